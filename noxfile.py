@@ -1,0 +1,72 @@
+"""Development sessions: tests, lint, typecheck, docs, bench, demo.
+
+Plain ``nox`` runs tests, lint and typecheck. Each session installs what it
+needs from pyproject.toml's dependency groups into its own virtualenv.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.error_on_missing_interpreters = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def _group(name: str) -> list[str]:
+    return list(nox.project.dependency_groups(PYPROJECT, name))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite under coverage; fail under 90% line and branch coverage."""
+    session.install("-e", ".[postgres,redis]", *_group("test"))
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "combine")
+    session.run("coverage", "report")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.install(*_group("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check the library, its tests and benchmarks with mypy --strict."""
+    session.install("-e", ".[postgres,redis]", *_group("typecheck"), "nox")
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation; any warning fails the build."""
+    session.install("-e", ".", *_group("docs"), "mypy")
+    session.run("mypy", "--strict", "docs/examples")
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp(), "site"))
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every benchmark in benchmarks/ and print its figures."""
+    session.install("-e", ".", *_group("bench"))
+    for script in sorted(Path("benchmarks").glob("bench_*.py")):
+        session.log(f"--- {script.name}")
+        session.run("python", str(script), *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the demonstration: check a password typed at a hidden prompt."""
+    session.install(".")
+    session.run("securepractice", "check-password", *session.posargs)

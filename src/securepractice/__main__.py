@@ -1,0 +1,7 @@
+"""``python -m securepractice`` runs the ``securepractice`` command."""
+
+import sys
+
+from securepractice.cli import main
+
+sys.exit(main())

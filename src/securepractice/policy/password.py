@@ -1,0 +1,337 @@
+"""The password policy: pure checks that report every violated rule at once.
+
+Rules PW-1 to PW-5, PW-8 and PW-10 of SPEC.md. A password is normalised with
+Unicode NFKC before anything else, so that "Café" typed on a keyboard that
+sends a combining accent is the same password as one that sends "é".
+
+Character classes (PW-2), after normalisation:
+
+* lower-case letter: Unicode category ``Ll``;
+* upper-case letter: ``Lu`` or ``Lt`` (title case, such as "ǅ");
+* digit: a decimal digit, category ``Nd`` (NFKC turns full-width digits
+  into ASCII ones);
+* special: any character that is neither a letter (``L*``), nor a decimal
+  digit, nor a combining mark (``M*``, which only modifies the character
+  before it): punctuation, symbols, spaces, and other numbers such as "½".
+
+Letters without case (Chinese, Arabic, Hebrew...) are letters, so they count
+towards no class. Control characters (NUL among them), lone surrogates and
+bidirectional controls are refused: they cannot be typed reliably, cannot all
+be encoded, or change how the password looks on screen.
+"""
+
+from __future__ import annotations
+
+import hmac
+import unicodedata
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import attrs
+
+from securepractice.clock import require_utc
+from securepractice.errors import InvalidInput
+from securepractice.settings import PasswordRules
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from securepractice.policy.hashing import PasswordHasher
+
+__all__ = [
+    "CompromisedPasswordFile",
+    "CompromisedPasswords",
+    "PasswordPolicy",
+    "PasswordReport",
+    "Violation",
+    "normalize_password",
+    "password_expired",
+    "password_expires_at",
+]
+
+#: No code point's canonical decomposition is longer than this (a test checks
+#: it against the running Python's Unicode data), so NFKC can shrink a string
+#: by at most this factor. A string longer than ``max_length`` times this can
+#: be refused as too long without normalising it.
+MAX_COMPOSITION_RATIO = 4
+
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def _require_text(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(
+            f"a password must be text (str), not {type(value).__name__}",
+            field=field,
+            code="password.not_text",
+        )
+    return value
+
+
+def normalize_password(password: str, *, field: str = "password") -> str:
+    """Return the NFKC form of ``password``: the form that is checked, counted and hashed.
+
+    Idempotent: normalising twice gives the same string as normalising once.
+    """
+    return unicodedata.normalize("NFKC", _require_text(password, field))
+
+
+@attrs.frozen
+class Violation:
+    """One broken rule: a stable ``code`` for programs and a ``message`` for people."""
+
+    code: str
+    message: str
+
+
+@attrs.frozen
+class PasswordReport:
+    """The outcome of a password check: every violation, in the order of the instructions."""
+
+    violations: tuple[Violation, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether the password passed every rule."""
+        return not self.violations
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The codes of the violations, for programs."""
+        return tuple(v.code for v in self.violations)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@runtime_checkable
+class CompromisedPasswords(Protocol):
+    """A source of known-compromised passwords (PW-10), for the NIST profile.
+
+    Implement it over a breach corpus, a k-anonymity web service, or a file
+    (`CompromisedPasswordFile`). It is given the normalised password.
+    """
+
+    def is_compromised(self, password: str) -> bool:
+        """Return whether ``password`` is known to have been compromised."""
+        ...
+
+
+class CompromisedPasswordFile:
+    """Known-compromised passwords read from a newline-separated UTF-8 file you supply.
+
+    Entries are compared after NFKC normalisation and case folding, so
+    "PASSWORD1!" is caught by a list holding "password1!". Blank lines are
+    ignored. The file is read once, when this object is built.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        from pathlib import Path  # noqa: PLC0415 - only this adapter touches files
+
+        with Path(path).open(encoding="utf-8", errors="surrogateescape") as lines:
+            self._known = frozenset(
+                normalize_password(line.rstrip("\r\n")).casefold()
+                for line in lines
+                if line.strip("\r\n")
+            )
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def is_compromised(self, password: str) -> bool:
+        """Return whether the list holds ``password``."""
+        return normalize_password(password).casefold() in self._known
+
+    def __repr__(self) -> str:
+        return f"CompromisedPasswordFile({len(self._known)} entries)"
+
+
+def _is_lower(ch: str) -> bool:
+    return unicodedata.category(ch) == "Ll"
+
+
+def _is_upper(ch: str) -> bool:
+    return unicodedata.category(ch) in {"Lu", "Lt"}
+
+
+def _is_digit(ch: str) -> bool:
+    return unicodedata.category(ch) == "Nd"
+
+
+def _is_special(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return not (category.startswith(("L", "M")) or category == "Nd")
+
+
+def _is_refused(ch: str) -> bool:
+    return unicodedata.category(ch) in {"Cc", "Cs"} or ch in _BIDI_CONTROLS
+
+
+#: The four character classes of PW-2: code, what the instructions call it, test.
+_CLASSES: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
+    ("password.no_lowercase", "a lower-case letter", _is_lower),
+    ("password.no_uppercase", "an upper-case letter", _is_upper),
+    ("password.no_digit", "a number", _is_digit),
+    (
+        "password.no_special",
+        "a special character such as punctuation, a symbol or a space",
+        _is_special,
+    ),
+)
+
+
+@attrs.frozen
+class PasswordPolicy:
+    """Checks new passwords against one profile of `PasswordRules`.
+
+    ``PasswordPolicy()`` is the portal's own policy; ``PasswordPolicy.nist()``
+    follows NIST SP 800-63B and needs a `CompromisedPasswords` source.
+    """
+
+    rules: PasswordRules = PasswordRules.PORTAL
+    compromised: CompromisedPasswords | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.rules.screen_compromised and self.compromised is None:
+            raise InvalidInput(
+                f"the {self.rules.name} profile screens against known-compromised passwords:"
+                " pass a CompromisedPasswords source",
+                field="compromised",
+                code="settings.no_compromised_source",
+            )
+
+    @classmethod
+    def nist(cls, compromised: CompromisedPasswords) -> PasswordPolicy:
+        """Build the NIST SP 800-63B profile (PW-10) over a compromised-password source."""
+        return cls(PasswordRules.NIST, compromised)
+
+    @property
+    def instructions(self) -> tuple[str, ...]:
+        """The "Password Instructions" a form shows beside the password fields."""
+        rules = self.rules
+        lines = [
+            f"Use at least {rules.min_length} and at most {rules.max_length} characters.",
+        ]
+        if rules.require_classes:
+            lines.append(
+                "Include at least one character from each of these four classes: "
+                + "; ".join(what for _, what, _ in _CLASSES)
+                + "."
+            )
+        if rules.screen_compromised:
+            lines.append("Do not use a password that is known to have been exposed in a breach.")
+        if rules.history:
+            lines.append(f"Do not reuse any of your last {rules.history} passwords.")
+        if rules.max_age is not None:
+            lines.append(f"Your password expires {rules.max_age.days} days after you set it.")
+        lines.append("Type the same password again in the re-enter field.")
+        return tuple(lines)
+
+    def check(
+        self,
+        password: str,
+        confirmation: str | None = None,
+        *,
+        history: Iterable[str] = (),
+        hasher: PasswordHasher | None = None,
+    ) -> PasswordReport:
+        """Check a new password and report every rule it breaks (PW-8).
+
+        ``confirmation`` is the re-entered password (PW-3); leave it out to
+        check the password alone. ``history`` holds the stored hashes of the
+        user's previous passwords, the current one included (PW-4); checking
+        it needs the ``hasher`` that made them, and is skipped when the other
+        rules already fail, so that no hashing is spent on a refused password.
+        """
+        rules = self.rules
+        if len(_require_text(password, "password")) > rules.max_length * MAX_COMPOSITION_RATIO:
+            return PasswordReport((self._too_long(),))
+        normalized = normalize_password(password)
+        violations = self._composition(normalized)
+        if confirmation is not None and not _same(normalized, confirmation):
+            violations.append(
+                Violation("password.mismatch", "The two passwords you typed do not match.")
+            )
+        if (
+            not violations
+            and self.compromised is not None
+            and self.compromised.is_compromised(normalized)
+        ):
+            violations.append(
+                Violation(
+                    "password.compromised",
+                    "This password is known to have been exposed in a breach; choose another.",
+                )
+            )
+        stored = tuple(history)[: rules.history] if rules.history else ()
+        if not violations and stored:
+            if hasher is None:
+                msg = "checking password history needs the PasswordHasher that made it"
+                raise InvalidInput(msg, field="hasher", code="password.history_needs_hasher")
+            if hasher.matches_any(normalized, stored):
+                violations.append(
+                    Violation(
+                        "password.reused",
+                        f"Your new password must differ from your last {rules.history} passwords.",
+                    )
+                )
+        return PasswordReport(tuple(violations))
+
+    def _too_long(self) -> Violation:
+        return Violation(
+            "password.too_long",
+            f"Use at most {self.rules.max_length} characters.",
+        )
+
+    def _composition(self, normalized: str) -> list[Violation]:
+        rules = self.rules
+        violations: list[Violation] = []
+        if any(_is_refused(ch) for ch in normalized):
+            violations.append(
+                Violation(
+                    "password.invalid_character",
+                    "Remove control characters and invisible direction marks.",
+                )
+            )
+        length = len(normalized)
+        if length < rules.min_length:
+            violations.append(
+                Violation(
+                    "password.too_short",
+                    f"Use at least {rules.min_length} characters (you typed {length}).",
+                )
+            )
+        elif length > rules.max_length:
+            violations.append(self._too_long())
+        if rules.require_classes:
+            violations.extend(
+                Violation(code, f"Include {what}.")
+                for code, what, belongs in _CLASSES
+                if not any(belongs(ch) for ch in normalized)
+            )
+        return violations
+
+
+def _same(normalized: str, confirmation: str) -> bool:
+    return hmac.compare_digest(
+        normalized.encode("utf-8", "surrogatepass"),
+        normalize_password(confirmation, field="confirmation").encode("utf-8", "surrogatepass"),
+    )
+
+
+def password_expires_at(set_at: datetime, rules: PasswordRules) -> datetime | None:
+    """Return when a password set at ``set_at`` expires, or None if it never does (PW-5)."""
+    set_at = require_utc(set_at, field="set_at")
+    return None if rules.max_age is None else set_at + rules.max_age
+
+
+def password_expired(set_at: datetime, now: datetime, rules: PasswordRules) -> bool:
+    """Return whether a password set at ``set_at`` has expired at ``now`` (PW-5).
+
+    The password expires at the very instant ``max_age`` after it was set.
+    """
+    expires = password_expires_at(set_at, rules)
+    return expires is not None and require_utc(now) >= expires

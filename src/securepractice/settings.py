@@ -1,0 +1,289 @@
+"""Every number of the rules in one frozen, validated value.
+
+`Settings` groups the numbers SPEC.md marks *default* by the part of the
+library that uses them. Each group is a frozen attrs class with the spec's
+defaults; change one with `attrs.evolve` or by passing a group of your own.
+A value the rules cannot work with is refused when the group is built, with
+a `SettingsError` naming the field, not later at run time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+import attrs
+
+from securepractice.errors import SettingsError
+from securepractice.secret import Secret
+
+__all__ = [
+    "SEED_ATTACHMENT_EXTENSIONS",
+    "AttachmentRules",
+    "BillingRules",
+    "HashParameters",
+    "LinkRules",
+    "PasswordRules",
+    "Settings",
+    "SignInRules",
+    "VerificationRules",
+]
+
+T = TypeVar("T")
+
+#: The attachment types of the portal's FAQ, in its order. The FAQ lists
+#: ``.text`` twice; the duplicate is kept here so the list reads as the seed.
+SEED_ATTACHMENT_EXTENSIONS: tuple[str, ...] = (
+    ".ai", ".aif", ".aifc", ".aiff", ".avi", ".bmp", ".cpt", ".dcm", ".dex", ".doc",
+    ".docx", ".ds2", ".eml", ".eps", ".gif", ".hqx", ".jpe", ".jpeg", ".jpg", ".log",
+    ".mid", ".midi", ".mif", ".mov", ".movie", ".mp2", ".mp3", ".mp4", ".mpe", ".mpeg",
+    ".mpga", ".obj", ".oda", ".pdf", ".png", ".ppt", ".pptx", ".ps", ".qt", ".ra",
+    ".ram", ".rm", ".rpm", ".rtf", ".rtx", ".rv", ".smi", ".smil", ".stl", ".text",
+    ".tif", ".tiff", ".txt", ".text", ".vcard", ".vcf", ".wav", ".wbxml", ".wmlc", ".wmv",
+    ".word", ".xl", ".xls", ".xml", ".xsl", ".xlsx", ".zip",
+)  # fmt: skip
+
+MIB = 1024 * 1024
+_REGION_CODE_LENGTH = 2
+_MIN_CODE_KEY_BYTES = 32
+
+
+def _check(predicate: Callable[[Any], bool], requirement: str) -> Callable[[Any, Any, Any], None]:
+    """Build an attrs validator that raises `SettingsError` naming the field."""
+
+    def validate(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not predicate(value):
+            raise SettingsError(attribute.name, f"must be {requirement}, got {value!r}")
+
+    return validate
+
+
+def _whole(minimum: int) -> Callable[[Any, Any, Any], None]:
+    return _check(
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+        f"a whole number of at least {minimum}",
+    )
+
+
+_positive_duration = _check(
+    lambda v: isinstance(v, timedelta) and v > timedelta(0), "a positive timedelta"
+)
+_optional_positive_duration = _check(
+    lambda v: v is None or (isinstance(v, timedelta) and v > timedelta(0)),
+    "None or a positive timedelta",
+)
+
+
+def _frozenset_of_extensions(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(v.lower() for v in values)
+
+
+@attrs.frozen(kw_only=True)
+class PasswordRules:
+    """The password policy's numbers and switches (PW-1, PW-2, PW-4, PW-5, PW-10).
+
+    Two named profiles exist: `PasswordRules.PORTAL` (the portal's own rules,
+    the default) and `PasswordRules.NIST` (NIST SP 800-63B).
+    """
+
+    PORTAL: ClassVar[PasswordRules]
+    NIST: ClassVar[PasswordRules]
+
+    name: str = "portal"
+    min_length: int = attrs.field(default=8, validator=_whole(1))
+    max_length: int = attrs.field(default=256, validator=_whole(1))
+    require_classes: bool = True
+    history: int = attrs.field(default=6, validator=_whole(0))
+    max_age: timedelta | None = attrs.field(
+        default=timedelta(days=90), validator=_optional_positive_duration
+    )
+    screen_compromised: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_length < self.min_length:
+            raise SettingsError("max_length", "must not be smaller than min_length")
+
+
+PasswordRules.PORTAL = PasswordRules()
+PasswordRules.NIST = PasswordRules(
+    name="nist-800-63b",
+    min_length=15,
+    require_classes=False,
+    max_age=None,
+    screen_compromised=True,
+)
+
+
+@attrs.frozen(kw_only=True)
+class HashParameters:
+    """argon2id cost parameters (PW-7) and how many hashes may run at once.
+
+    The default is argon2-cffi's RFC 9106 low-memory profile. Each hash holds
+    ``memory_cost`` KiB while it runs, so ``max_concurrent`` bounds the
+    memory a burst of sign-ins can take.
+    """
+
+    RFC_9106_LOW_MEMORY: ClassVar[HashParameters]
+    OWASP: ClassVar[HashParameters]
+
+    time_cost: int = attrs.field(default=3, validator=_whole(1))
+    memory_cost: int = attrs.field(default=64 * 1024, validator=_whole(8))
+    parallelism: int = attrs.field(default=4, validator=_whole(1))
+    hash_len: int = attrs.field(default=32, validator=_whole(16))
+    salt_len: int = attrs.field(default=16, validator=_whole(16))
+    max_concurrent: int = attrs.field(default=8, validator=_whole(1))
+
+    def __attrs_post_init__(self) -> None:
+        if self.memory_cost < 8 * self.parallelism:
+            raise SettingsError("memory_cost", "argon2 needs at least 8 KiB per lane")
+
+
+HashParameters.RFC_9106_LOW_MEMORY = HashParameters()
+HashParameters.OWASP = HashParameters(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+@attrs.frozen(kw_only=True)
+class SignInRules:
+    """Lockout and session numbers (LK-1, LK-6, LK-7)."""
+
+    max_failed_sign_ins: int = attrs.field(default=5, validator=_whole(1))
+    idle_timeout: timedelta = attrs.field(
+        default=timedelta(minutes=30), validator=_positive_duration
+    )
+    absolute_lifetime: timedelta = attrs.field(
+        default=timedelta(hours=12), validator=_positive_duration
+    )
+    session_token_bytes: int = attrs.field(default=32, validator=_whole(16))
+
+
+def _new_code_key() -> Secret[bytes]:
+    return Secret(secrets.token_bytes(32))
+
+
+@attrs.frozen(kw_only=True)
+class VerificationRules:
+    """Two-step verification numbers (VF-1, VF-4, VF-7, VF-8).
+
+    ``code_key`` is the server key under which codes are stored as
+    HMAC-SHA256. It defaults to a fresh random key per `Settings` value;
+    every process that must check another's codes needs the same key.
+    """
+
+    default_region: str = attrs.field(
+        default="US",
+        validator=_check(
+            lambda v: (
+                isinstance(v, str) and len(v) == _REGION_CODE_LENGTH and v.isascii() and v.isupper()
+            ),
+            "a two-letter upper-case region code such as 'US'",
+        ),
+    )
+    code_digits: int = attrs.field(default=6, validator=_whole(6))
+    code_lifetime: timedelta = attrs.field(
+        default=timedelta(minutes=10), validator=_positive_duration
+    )
+    max_wrong_codes: int = attrs.field(default=5, validator=_whole(1))
+    send_limit: int = attrs.field(default=5, validator=_whole(1))
+    send_window: timedelta = attrs.field(
+        default=timedelta(minutes=15), validator=_positive_duration
+    )
+    code_key: Secret[bytes] = attrs.field(
+        factory=_new_code_key,
+        validator=_check(
+            lambda v: (
+                isinstance(v, Secret)
+                and isinstance(v.reveal(), bytes)
+                and len(v.reveal()) >= _MIN_CODE_KEY_BYTES
+            ),
+            "a Secret holding at least 32 random bytes",
+        ),
+    )
+
+
+def _is_base_url(value: object) -> bool:
+    if value is None:
+        return True
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return (
+        parts.scheme in {"https", "http"}
+        and bool(parts.netloc)
+        and not parts.query
+        and not parts.fragment
+    )
+
+
+@attrs.frozen(kw_only=True)
+class LinkRules:
+    """E-mailed link tokens (RG-1, RS-1, RS-5).
+
+    ``base_url`` is the only source of a link's address, never request data;
+    links cannot be built until it is set.
+    """
+
+    base_url: str | None = attrs.field(
+        default=None,
+        validator=_check(_is_base_url, "None or an absolute http(s) URL without query"),
+    )
+    invitation_lifetime: timedelta = attrs.field(
+        default=timedelta(days=14), validator=_positive_duration
+    )
+    reset_lifetime: timedelta = attrs.field(
+        default=timedelta(hours=1), validator=_positive_duration
+    )
+    token_bytes: int = attrs.field(default=32, validator=_whole(16))
+
+
+@attrs.frozen(kw_only=True)
+class AttachmentRules:
+    """Attachment validation numbers and the allow-list (AT-1, AT-2, AT-5, AT-7)."""
+
+    allowed_extensions: frozenset[str] = attrs.field(
+        default=frozenset(SEED_ATTACHMENT_EXTENSIONS),
+        converter=_frozenset_of_extensions,
+        validator=_check(
+            lambda v: all(e.startswith(".") and len(e) > 1 and "/" not in e for e in v),
+            "a set of extensions each starting with a dot",
+        ),
+    )
+    max_message_bytes: int = attrs.field(default=300 * MIB, validator=_whole(1))
+    header_bytes: int = attrs.field(default=8 * 1024, validator=_whole(262))
+    max_central_directory_bytes: int = attrs.field(default=1 * MIB, validator=_whole(22))
+    max_archive_entries: int = attrs.field(default=10_000, validator=_whole(1))
+    max_compression_ratio: int = attrs.field(default=100, validator=_whole(1))
+
+
+@attrs.frozen(kw_only=True)
+class BillingRules:
+    """SecureMail money rules (UM-6), in integer cents."""
+
+    securemail_monthly_cents: int = attrs.field(default=1000, validator=_whole(0))
+
+
+def _group(kind: type[T]) -> Any:  # noqa: ANN401 - attrs.field's own return type
+    return attrs.field(
+        factory=kind,
+        validator=_check(lambda v: isinstance(v, kind), f"a {kind.__name__}"),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Every *default* of SPEC.md, grouped, frozen and validated when built.
+
+    ``Settings()`` gives the portal's rules. Override a group, for example
+    ``Settings(password=PasswordRules.NIST)`` or
+    ``Settings(sign_in=SignInRules(max_failed_sign_ins=3))``.
+    """
+
+    password: PasswordRules = _group(PasswordRules)
+    hashing: HashParameters = _group(HashParameters)
+    sign_in: SignInRules = _group(SignInRules)
+    verification: VerificationRules = _group(VerificationRules)
+    links: LinkRules = _group(LinkRules)
+    attachments: AttachmentRules = _group(AttachmentRules)
+    billing: BillingRules = _group(BillingRules)
