@@ -1,0 +1,230 @@
+"""The domain records: what the portal remembers, as frozen values.
+
+Every record is an ``attrs`` frozen, keyword-only class. Changes make new
+values with `attrs.evolve`. Records hold hashes, never secrets: a code, a
+link token or a session token exists in plain form only in the message to
+its owner. All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+__all__ = [
+    "AuditEvent",
+    "Challenge",
+    "ChallengeState",
+    "Credential",
+    "DeliveryMethod",
+    "Entitlement",
+    "LinkToken",
+    "Phone",
+    "PhoneKind",
+    "Practice",
+    "Purpose",
+    "RegistrationStatus",
+    "Role",
+    "Session",
+    "TermsAcceptance",
+    "TokenPurpose",
+    "User",
+]
+
+
+class Role(enum.Enum):
+    """What a user may do (UM-1). ``USER_MANAGER`` is a capability added to a practice user."""
+
+    USER = "user"
+    USER_MANAGER = "user_manager"
+    SUPPORT = "support"
+
+
+class RegistrationStatus(enum.Enum):
+    """How far a user got through registration (ID-3)."""
+
+    INVITED = "invited"
+    REGISTERED_UNVERIFIED = "registered_unverified"
+    REGISTERED = "registered"
+
+
+class PhoneKind(enum.Enum):
+    """Which field of the form a number was given in: "Phone" or "Cell Phone"."""
+
+    PHONE = "phone"
+    CELL = "cell"
+
+
+class DeliveryMethod(enum.Enum):
+    """How a verification code reaches the user (VF-2)."""
+
+    VOICE = "voice"
+    SMS = "sms"
+
+
+class Purpose(enum.Enum):
+    """What a verification code is for (VF-7): a code works only for its purpose."""
+
+    REGISTRATION = "registration"
+    PASSWORD_RESET = "password_reset"
+    NEW_PHONE = "new_phone"
+
+
+class TokenPurpose(enum.Enum):
+    """What an e-mailed link is for (RG-1, RS-1)."""
+
+    INVITATION = "invitation"
+    PASSWORD_RESET = "password_reset"
+
+
+class ChallengeState(enum.Enum):
+    """Where a verification stands: waiting for a code, done, or void (VF-7, VF-10)."""
+
+    ACTIVE = "active"
+    VERIFIED = "verified"
+    VOID = "void"
+
+
+@attrs.frozen(kw_only=True)
+class Phone:
+    """A phone number in E.164 form and the field it was given in."""
+
+    number: str
+    kind: PhoneKind
+
+
+@attrs.frozen(kw_only=True)
+class Practice:
+    """A practice's main account information (ID-2), changed only by support staff (PF-2)."""
+
+    id: str
+    name: str
+    address: str = ""
+    phone: str = ""
+    created_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class User:
+    """A portal user. ``email`` is the normalised username (ID-1).
+
+    ``practice_id`` is None only for support staff (UM-1). ``locked`` and
+    ``deactivated`` are flags beside the registration status (ID-3).
+    """
+
+    id: str
+    practice_id: str | None
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    phones: tuple[Phone, ...] = ()
+    time_zone: str | None = None
+    ada_number: str | None = None
+    specialties: tuple[str, ...] = ()
+    roles: frozenset[Role] = frozenset({Role.USER})
+    status: RegistrationStatus = RegistrationStatus.INVITED
+    two_step_enabled: bool = True
+    locked: bool = False
+    deactivated: bool = False
+    created_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class Credential:
+    """A user's password hash and when it was set (PW-5, PW-7).
+
+    ``history`` holds the hashes of earlier passwords, newest first; the
+    current ``password_hash`` is not repeated in it.
+    """
+
+    user_id: str
+    password_hash: str = attrs.field(repr=False)
+    set_at: datetime
+    history: tuple[str, ...] = attrs.field(default=(), repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class Challenge:
+    """One two-step verification: the code currently valid, where it went, how it went.
+
+    ``code_hash`` is the HMAC-SHA256 of the current code under the server key,
+    or None when no code is valid. ``wrong_attempts`` counts from the first
+    code until success and is never reset by a re-send (VF-7).
+    """
+
+    id: str
+    user_id: str
+    purpose: Purpose
+    method: DeliveryMethod
+    destination: str
+    code_hash: bytes | None = attrs.field(repr=False)
+    issued_at: datetime
+    expires_at: datetime
+    wrong_attempts: int = 0
+    state: ChallengeState = ChallengeState.ACTIVE
+
+
+@attrs.frozen(kw_only=True)
+class LinkToken:
+    """An e-mailed link's token, kept only as its hash (RG-1).
+
+    A token is usable while it is not used, not superseded and not expired.
+    """
+
+    token_hash: bytes = attrs.field(repr=False)
+    user_id: str
+    purpose: TokenPurpose
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    superseded: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Session:
+    """A signed-in session, kept only as the hash of its token (LK-6, LK-7)."""
+
+    token_hash: bytes = attrs.field(repr=False)
+    user_id: str
+    created_at: datetime
+    last_active_at: datetime
+    revoked: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class TermsAcceptance:
+    """A user's acceptance of one version of the Terms of Use (RG-3)."""
+
+    user_id: str
+    version: str
+    accepted_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class Entitlement:
+    """A practice product granted to one user of that practice (SB-1)."""
+
+    user_id: str
+    product: str
+    granted_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class AuditEvent:
+    """One security-relevant event, append-only (AU-1); never holds a secret (AU-2).
+
+    ``action`` is a stable dotted name such as ``sign_in`` or ``code.sent``;
+    ``outcome`` is ``ok`` or the reason it failed; ``detail`` holds further
+    non-secret facts as text.
+    """
+
+    id: str
+    at: datetime
+    action: str
+    outcome: str
+    actor_id: str | None = None
+    subject_id: str | None = None
+    practice_id: str | None = None
+    detail: tuple[tuple[str, str], ...] = ()
