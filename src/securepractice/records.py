@@ -10,23 +10,32 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import attrs
 
+from securepractice.errors import InvalidInput
+
 __all__ = [
     "AuditEvent",
+    "CardOnFile",
     "Challenge",
     "ChallengeState",
+    "CodeSend",
     "Credential",
     "DeliveryMethod",
     "Entitlement",
+    "Invoice",
     "LinkToken",
     "Phone",
     "PhoneKind",
     "Practice",
+    "PracticeSubscription",
     "Purpose",
     "RegistrationStatus",
     "Role",
+    "SecureMailPayment",
+    "SecureMailPurchase",
     "Session",
     "TermsAcceptance",
     "TokenPurpose",
@@ -228,3 +237,104 @@ class AuditEvent:
     subject_id: str | None = None
     practice_id: str | None = None
     detail: tuple[tuple[str, str], ...] = ()
+
+
+def _cents(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Refuse money that is not a whole, non-negative number of cents (UM-6)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidInput(
+            f"{attribute.name} must be a whole, non-negative number of cents",
+            field=attribute.name,
+            code="money.not_cents",
+        )
+
+
+_LAST_FOUR = 4
+
+
+def _last_four(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Refuse anything but the last four digits of a card number."""
+    if not (
+        isinstance(value, str) and len(value) == _LAST_FOUR and value.isascii() and value.isdigit()
+    ):
+        raise InvalidInput(
+            "last_four must be exactly the last four digits of the card",
+            field=attribute.name,
+            code="card.last_four_invalid",
+        )
+
+
+@attrs.frozen(kw_only=True)
+class PracticeSubscription:
+    """A product a practice subscribes to (SB-1): an open set of names such as ``securemail``."""
+
+    practice_id: str
+    product: str
+    subscribed_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class CardOnFile:
+    """A user's payment card as the processor knows it (UM-6).
+
+    Only the processor's token and the last four digits are kept; never the
+    card number. The token is a credential at the processor, so it stays out
+    of ``repr``.
+    """
+
+    user_id: str
+    processor_token: str = attrs.field(repr=False)
+    last_four: str = attrs.field(validator=_last_four)
+    added_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class SecureMailPurchase:
+    """SecureMail bought by a User Manager (``payer_id``) for a user (``account_id``) (UM-6).
+
+    At most one purchase per account is active (``ended_at`` is None) at a
+    time; the payer may be the account itself.
+    """
+
+    id: str
+    practice_id: str
+    payer_id: str
+    account_id: str
+    monthly_cents: int = attrs.field(validator=_cents)
+    purchased_at: datetime
+    ended_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SecureMailPayment:
+    """One charge to the payer's card for a SecureMail purchase (UM-6, UM-7)."""
+
+    id: str
+    purchase_id: str
+    payer_id: str
+    account_id: str
+    amount_cents: int = attrs.field(validator=_cents)
+    paid_at: datetime
+    processor_reference: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Invoice:
+    """The invoice of one SecureMail payment, for one account and period (UM-7)."""
+
+    id: str
+    payment_id: str
+    payer_id: str
+    account_id: str
+    amount_cents: int = attrs.field(validator=_cents)
+    period_start: datetime
+    period_end: datetime
+    issued_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class CodeSend:
+    """The time one verification code was sent to a user, for the send limit (VF-8)."""
+
+    user_id: str
+    at: datetime
