@@ -160,7 +160,10 @@ class Challenge:
 
     ``code_hash`` is the HMAC-SHA256 of the current code under the server key,
     or None when no code is valid. ``wrong_attempts`` counts from the first
-    code until success and is never reset by a re-send (VF-7).
+    code until success and is never reset by a re-send (VF-7). ``version``
+    grows by one with every change, so that storage can save a change only
+    over the value it was computed from (compare-and-set): two simultaneous
+    entries then count two wrong attempts, and one code verifies once.
     """
 
     id: str
@@ -173,6 +176,7 @@ class Challenge:
     expires_at: datetime
     wrong_attempts: int = 0
     state: ChallengeState = ChallengeState.ACTIVE
+    version: int = 0
 
 
 @attrs.frozen(kw_only=True)

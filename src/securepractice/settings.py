@@ -217,12 +217,28 @@ def _is_base_url(value: object) -> bool:
     )
 
 
+_LINK_PATH_REQUIREMENT = "a path starting with one '/', without query or fragment"
+
+
+def _is_link_path(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and value.startswith("/")
+        and not value.startswith("//")
+        and value.isascii()
+        and value.isprintable()
+        and not any(c in value for c in "?#\\ ")
+    )
+
+
 @attrs.frozen(kw_only=True)
 class LinkRules:
     """E-mailed link tokens (RG-1, RS-1, RS-5).
 
     ``base_url`` is the only source of a link's address, never request data;
-    links cannot be built until it is set.
+    links cannot be built until it is set. A link is ``base_url`` joined with
+    ``invitation_path`` or ``reset_path``, and the token as its ``token``
+    query parameter.
     """
 
     base_url: str | None = attrs.field(
@@ -236,6 +252,12 @@ class LinkRules:
         default=timedelta(hours=1), validator=_positive_duration
     )
     token_bytes: int = attrs.field(default=32, validator=_whole(16))
+    invitation_path: str = attrs.field(
+        default="/register", validator=_check(_is_link_path, _LINK_PATH_REQUIREMENT)
+    )
+    reset_path: str = attrs.field(
+        default="/reset-password", validator=_check(_is_link_path, _LINK_PATH_REQUIREMENT)
+    )
 
 
 @attrs.frozen(kw_only=True)
