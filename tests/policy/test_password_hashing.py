@@ -207,6 +207,17 @@ def test_pw_4_none_of_the_last_six_may_be_reused(hasher: PasswordHasher) -> None
     assert policy.check("Moonlight-2026", history=stored, hasher=hasher).ok
 
 
+@pytest.mark.parametrize("lanes", [1, 2, 64])
+def test_pw_4_history_check_finds_a_match_at_any_depth(lanes: int) -> None:
+    """PW-4: on a thread pool or one at a time, a match anywhere in the history is found."""
+    hasher = PasswordHasher(HashParameters(time_cost=1, memory_cost=8 * lanes, parallelism=lanes))
+    stored = _history(hasher, *(f"Old-password-{i}!" for i in range(6)))
+    for i in range(6):
+        assert hasher.matches_any(f"Old-password-{i}!", stored)
+    assert not hasher.matches_any("Old-password-6!", stored)
+    assert not hasher.matches_any("Old-password-0!", ())
+
+
 def test_pw_4_history_depth_is_a_setting(hasher: PasswordHasher) -> None:
     """PW-4: with a history of 2, the third-newest password is allowed again."""
     stored = _history(hasher, "Current-2026!", "Previous-2025!", "Older-2024!")
