@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,12 @@ def test_the_installed_command_runs_as_a_module() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "meets every rule" in done.stdout
+
+
+def test_python_dash_m_runs_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m securepractice`` runs the same command and exits with its status."""
+    monkeypatch.setattr(sys, "argv", ["securepractice", "check-password"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("weak\n"))
+    with pytest.raises(SystemExit) as caught:
+        runpy.run_module("securepractice", run_name="__main__")
+    assert caught.value.code == 1

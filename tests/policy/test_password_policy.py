@@ -256,6 +256,8 @@ def test_pw_8_instructions_name_every_rule_of_the_profile() -> None:
     assert "breach" in nist
     assert "upper-case" not in nist
     assert "expires" not in nist
+    no_history = PasswordPolicy(PasswordRules(history=0)).instructions
+    assert not any("reuse" in line for line in no_history)
 
 
 @given(ANY_TEXT)
