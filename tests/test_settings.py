@@ -76,7 +76,7 @@ def test_allow_list_can_be_narrowed_and_is_lower_cased() -> None:
         (lambda: VerificationRules(code_digits=4), "code_digits"),
         (lambda: VerificationRules(code_key=Secret(b"short")), "code_key"),
         (lambda: LinkRules(base_url="portal.example"), "base_url"),
-        (lambda: LinkRules(base_url=42), "base_url"),
+        (lambda: LinkRules(base_url=42), "base_url"),  # type: ignore[arg-type]
         (lambda: LinkRules(base_url="https://portal.example/?next=x"), "base_url"),
         (lambda: LinkRules(reset_lifetime=timedelta(seconds=-5)), "reset_lifetime"),
         (lambda: AttachmentRules(allowed_extensions=["pdf"]), "allowed_extensions"),
