@@ -1,0 +1,221 @@
+"""The SQLite schema, as numbered steps that migrate a database forward (ST-3).
+
+``PRAGMA user_version`` holds the number of steps applied. Opening a store
+applies the missing steps in one transaction; a database whose version is
+newer than this library knows is refused, since this code cannot know what
+the newer schema means. Steps are only ever appended, never edited.
+
+Every table has an ``extra`` column of JSON text: a record field that has no
+column of its own (a field added to a record after its table was made) is
+kept there, so adding a field to a record needs no migration.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from securepractice.errors import StorageError
+
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "STRICT_MINIMUM", "migrate", "schema_version"]
+
+#: The first SQLite version with ``STRICT`` tables; older ones get plain tables.
+STRICT_MINIMUM = (3, 37, 0)
+
+_EXTRA = "extra TEXT NOT NULL DEFAULT '{}'"
+
+
+def _table(name: str, columns: str, *, strict: bool, key: str = "") -> str:
+    constraint = f", PRIMARY KEY ({key})" if key else ""
+    return f"CREATE TABLE {name} ({columns}, {_EXTRA}{constraint}){' STRICT' if strict else ''}"
+
+
+def _append_only(table: str) -> list[str]:
+    return [
+        f"CREATE TRIGGER {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        for verb in ("update", "delete")
+    ]
+
+
+def _v1_accounts(strict: bool) -> list[str]:
+    """Practices, users, credentials, counters, codes, links, sessions, audit, terms."""
+    user = "user_id TEXT NOT NULL REFERENCES users(id)"
+    return [
+        _table(
+            "practices",
+            "id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL, "
+            "phone TEXT NOT NULL, created_at TEXT NOT NULL",
+            strict=strict,
+        ),
+        _table(
+            "users",
+            "id TEXT PRIMARY KEY, practice_id TEXT REFERENCES practices(id), "
+            "email TEXT NOT NULL COLLATE NOCASE UNIQUE, email_key TEXT NOT NULL UNIQUE, "
+            "first_name TEXT NOT NULL, last_name TEXT NOT NULL, phones TEXT NOT NULL, "
+            "time_zone TEXT, ada_number TEXT, specialties TEXT NOT NULL, roles TEXT NOT NULL, "
+            "status TEXT NOT NULL, two_step_enabled INTEGER NOT NULL, locked INTEGER NOT NULL, "
+            "deactivated INTEGER NOT NULL, created_at TEXT NOT NULL",
+            strict=strict,
+        ),
+        "CREATE INDEX users_by_practice ON users(practice_id, email_key)",
+        _table(
+            "credentials",
+            "user_id TEXT PRIMARY KEY REFERENCES users(id), password_hash TEXT NOT NULL, "
+            "set_at TEXT NOT NULL, history TEXT NOT NULL",
+            strict=strict,
+        ),
+        _table(
+            "sign_in_failures",
+            "user_id TEXT PRIMARY KEY REFERENCES users(id), count INTEGER NOT NULL",
+            strict=strict,
+        ),
+        _table(
+            "challenges",
+            f"id TEXT PRIMARY KEY, {user}, purpose TEXT NOT NULL, method TEXT NOT NULL, "
+            "destination TEXT NOT NULL, code_hash BLOB, issued_at TEXT NOT NULL, "
+            "expires_at TEXT NOT NULL, wrong_attempts INTEGER NOT NULL, state TEXT NOT NULL",
+            strict=strict,
+        ),
+        "CREATE INDEX challenges_by_user ON challenges(user_id, purpose, issued_at)",
+        _table("code_sends", f"{user}, at TEXT NOT NULL", strict=strict),
+        "CREATE INDEX code_sends_by_user ON code_sends(user_id, at)",
+        _table(
+            "link_tokens",
+            f"token_hash BLOB PRIMARY KEY, {user}, purpose TEXT NOT NULL, "
+            "created_at TEXT NOT NULL, expires_at TEXT NOT NULL, used_at TEXT, "
+            "superseded INTEGER NOT NULL",
+            strict=strict,
+        ),
+        "CREATE INDEX link_tokens_by_user ON link_tokens(user_id, purpose)",
+        _table(
+            "sessions",
+            f"token_hash BLOB PRIMARY KEY, {user}, created_at TEXT NOT NULL, "
+            "last_active_at TEXT NOT NULL, revoked INTEGER NOT NULL",
+            strict=strict,
+        ),
+        "CREATE INDEX sessions_by_user ON sessions(user_id)",
+        _table(
+            "audit_events",
+            "seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, at TEXT NOT NULL, "
+            "action TEXT NOT NULL, outcome TEXT NOT NULL, actor_id TEXT, subject_id TEXT, "
+            "practice_id TEXT, detail TEXT NOT NULL",
+            strict=strict,
+        ),
+        "CREATE INDEX audit_events_by_subject ON audit_events(subject_id, at)",
+        "CREATE INDEX audit_events_by_practice ON audit_events(practice_id, at)",
+        *_append_only("audit_events"),
+        _table(
+            "terms",
+            f"{user}, version TEXT NOT NULL, accepted_at TEXT NOT NULL",
+            strict=strict,
+            key="user_id, version",
+        ),
+        _table(
+            "entitlements",
+            f"{user}, product TEXT NOT NULL, granted_at TEXT NOT NULL",
+            strict=strict,
+            key="user_id, product",
+        ),
+    ]
+
+
+def _v2_billing(strict: bool) -> list[str]:
+    """Practice subscriptions, cards on file, SecureMail purchases, payments and invoices."""
+    return [
+        _table(
+            "subscriptions",
+            "practice_id TEXT NOT NULL REFERENCES practices(id), product TEXT NOT NULL, "
+            "subscribed_at TEXT NOT NULL",
+            strict=strict,
+            key="practice_id, product",
+        ),
+        _table(
+            "cards",
+            "user_id TEXT PRIMARY KEY REFERENCES users(id), processor_token TEXT NOT NULL, "
+            "last_four TEXT NOT NULL, added_at TEXT NOT NULL",
+            strict=strict,
+        ),
+        _table(
+            "purchases",
+            "id TEXT PRIMARY KEY, practice_id TEXT NOT NULL REFERENCES practices(id), "
+            "payer_id TEXT NOT NULL REFERENCES users(id), "
+            "account_id TEXT NOT NULL REFERENCES users(id), "
+            "monthly_cents INTEGER NOT NULL CHECK (monthly_cents >= 0), "
+            "purchased_at TEXT NOT NULL, ended_at TEXT",
+            strict=strict,
+        ),
+        "CREATE UNIQUE INDEX purchases_one_active ON purchases(account_id) WHERE ended_at IS NULL",
+        "CREATE INDEX purchases_by_payer ON purchases(payer_id, purchased_at)",
+        _table(
+            "payments",
+            "id TEXT PRIMARY KEY, purchase_id TEXT NOT NULL REFERENCES purchases(id), "
+            "payer_id TEXT NOT NULL, account_id TEXT NOT NULL, "
+            "amount_cents INTEGER NOT NULL CHECK (amount_cents >= 0), paid_at TEXT NOT NULL, "
+            "processor_reference TEXT NOT NULL",
+            strict=strict,
+        ),
+        "CREATE INDEX payments_by_account ON payments(account_id, paid_at)",
+        _table(
+            "invoices",
+            "id TEXT PRIMARY KEY, payment_id TEXT NOT NULL REFERENCES payments(id), "
+            "payer_id TEXT NOT NULL, account_id TEXT NOT NULL, "
+            "amount_cents INTEGER NOT NULL CHECK (amount_cents >= 0), "
+            "period_start TEXT NOT NULL, period_end TEXT NOT NULL, issued_at TEXT NOT NULL",
+            strict=strict,
+        ),
+        "CREATE INDEX invoices_by_account ON invoices(account_id, issued_at)",
+    ]
+
+
+#: The steps, in order; step ``n`` (from 1) takes a database from version n-1 to n.
+MIGRATIONS: tuple[Callable[[bool], Sequence[str]], ...] = (_v1_accounts, _v2_billing)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    """Return the database's ``user_version``: how many steps were applied."""
+    version: int = connection.execute("PRAGMA user_version").fetchone()[0]
+    return version
+
+
+def _refuse_newer(version: int) -> None:
+    if version > LATEST_VERSION:
+        raise StorageError(
+            f"the database has schema version {version}, newer than the {LATEST_VERSION} "
+            "this version of securepractice knows; upgrade securepractice to open it",
+            code="storage.schema_too_new",
+        )
+
+
+def migrate(
+    connection: sqlite3.Connection, *, target: int = LATEST_VERSION, strict: bool | None = None
+) -> int:
+    """Apply the missing steps up to ``target`` in one transaction; return the version.
+
+    ``connection`` must be in autocommit mode (``isolation_level=None``).
+    ``strict`` defaults to whether this SQLite supports ``STRICT`` tables.
+    Raises `StorageError` (``storage.schema_too_new``) for a newer database.
+    """
+    if strict is None:
+        strict = sqlite3.sqlite_version_info >= STRICT_MINIMUM
+    version = schema_version(connection)
+    _refuse_newer(version)
+    if version >= target:
+        return version
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = schema_version(connection)
+        _refuse_newer(version)
+        for step in MIGRATIONS[version:target]:
+            for statement in step(strict):
+                connection.execute(statement)
+        if version < target:
+            # PRAGMA takes no parameters; ``target`` is an int of this module's own.
+            connection.execute(f"PRAGMA user_version = {int(target)}")
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return max(version, target)

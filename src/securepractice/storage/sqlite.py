@@ -1,0 +1,765 @@
+"""The SQLite store: the embedded default, on the standard library's `sqlite3`.
+
+`SQLiteStorage` opens a database file, migrates its schema forward (ST-3)
+and gives each thread its own connection. Every unit of work starts with
+``BEGIN IMMEDIATE``, so concurrent writers queue on the database's write
+lock (up to ``busy_timeout``) instead of failing half way; the atomic port
+methods are single statements (``UPDATE ... RETURNING``, ``INSERT ... ON
+CONFLICT ... RETURNING``) or run under that lock. The journal is WAL, and
+``synchronous=FULL`` by default: a committed unit survives a power cut.
+
+Every `sqlite3` error is turned into the library's own at this boundary:
+`~securepractice.errors.StorageError` with a code that says what happened
+(``storage.busy``, ``storage.read_only``, ``storage.corrupt``, ...), raised
+from the original. Nothing connects until a `SQLiteStorage` is built.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Generic, TypeVar
+from urllib.parse import quote
+
+import attrs
+
+from securepractice.errors import AlreadyExists, InvalidInput, NotFound, StorageError
+from securepractice.records import (
+    AuditEvent,
+    CardOnFile,
+    Challenge,
+    ChallengeState,
+    Credential,
+    Entitlement,
+    Invoice,
+    LinkToken,
+    Practice,
+    PracticeSubscription,
+    Purpose,
+    SecureMailPayment,
+    SecureMailPurchase,
+    Session,
+    TermsAcceptance,
+    TokenPurpose,
+    User,
+)
+from securepractice.storage._codec import (
+    field_types,
+    from_column,
+    from_json,
+    time_text,
+    to_column,
+    to_json,
+)
+from securepractice.storage._unit import TransactionalUnit
+from securepractice.storage.migrations import migrate
+
+__all__ = ["SQLiteStorage", "SQLiteUnitOfWork"]
+
+R = TypeVar("R", bound=attrs.AttrsInstance)
+
+#: Constraint text found in SQLite's message -> (message, code) of the `AlreadyExists` to raise.
+Conflicts = Mapping[str, tuple[str, str]]
+
+_SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+_READ_ONLY = 8
+_CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_CANT_OPEN = 14
+
+
+def _storage_error(error: sqlite3.Error) -> StorageError:
+    """Say in plain words what went wrong with the database; never echo a value."""
+    number = getattr(error, "sqlite_errorcode", None)
+    primary = None if number is None else number & 0xFF
+    text = str(error).lower()
+    name = getattr(error, "sqlite_errorname", type(error).__name__)
+    if primary in _BUSY or "locked" in text:
+        message, code = (
+            (
+                "the database stayed locked by another connection for longer than the busy "
+                "timeout; nothing was written"
+            ),
+            "storage.busy",
+        )
+    elif primary == _READ_ONLY or "readonly" in text:
+        message, code = "the database is read-only; nothing was written", "storage.read_only"
+    elif primary in _CORRUPT or "not a database" in text or "malformed" in text:
+        message, code = "the database file is damaged or is not a database", "storage.corrupt"
+    elif primary == _CANT_OPEN or "unable to open" in text:
+        message, code = "the database file cannot be opened", "storage.cannot_open"
+    else:
+        message, code = "the database failed", "storage.unavailable"
+    return StorageError(f"{message} ({name})", code=code)
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise _storage_error(error) from error
+
+
+@attrs.frozen
+class _Table(Generic[R]):
+    """How one record type maps to one table: a column per field it has, JSON for the rest."""
+
+    name: str
+    record: type[R]
+    key: tuple[str, ...]
+    columns: frozenset[str]
+    derived: Mapping[str, Callable[[R], object]] = attrs.field(factory=dict)
+
+    def values(self, record: R) -> dict[str, object]:
+        """Return the row for ``record``: column name to SQL value."""
+        row: dict[str, object] = {}
+        extra: dict[str, object] = {}
+        for name, kind in field_types(self.record).items():
+            value = getattr(record, name)
+            if name in self.columns:
+                row[name] = to_column(value, kind, field=name)
+            else:
+                extra[name] = to_json(value, kind, field=name)
+        for name, derive in self.derived.items():
+            row[name] = derive(record)
+        row["extra"] = json.dumps(extra, separators=(",", ":"))
+        return row
+
+    def decode(self, row: sqlite3.Row) -> R:
+        """Build the record a row holds; `StorageError` if the row cannot make one."""
+        extra = json.loads(row["extra"])
+        fields: dict[str, object] = {}
+        for name, kind in field_types(self.record).items():
+            if name in self.columns:
+                fields[name] = from_column(row[name], kind)
+            elif name in extra:
+                fields[name] = from_json(extra[name], kind)
+        try:
+            return self.record(**fields)
+        except (TypeError, ValueError) as error:
+            raise StorageError(
+                f"a stored {self.record.__name__} does not fit the record's fields",
+                code="storage.schema_mismatch",
+            ) from error
+
+
+def _email_key(user: User) -> str:
+    return user.email.casefold()
+
+
+class _Schema:
+    """The tables of an open database, read from the database itself after migration."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        def table(
+            name: str,
+            record: type[R],
+            key: tuple[str, ...],
+            derived: Mapping[str, Callable[[R], object]] | None = None,
+        ) -> _Table[R]:
+            info = connection.execute("SELECT name FROM pragma_table_info(?)", (name,))
+            columns = frozenset(row[0] for row in info) - {"extra", *(derived or {})}
+            return _Table(name, record, key, columns, derived or {})
+
+        self.practices = table("practices", Practice, ("id",))
+        self.users = table("users", User, ("id",), {"email_key": _email_key})
+        self.credentials = table("credentials", Credential, ("user_id",))
+        self.challenges = table("challenges", Challenge, ("id",))
+        self.link_tokens = table("link_tokens", LinkToken, ("token_hash",))
+        self.sessions = table("sessions", Session, ("token_hash",))
+        self.audit = table("audit_events", AuditEvent, ("id",))
+        self.terms = table("terms", TermsAcceptance, ("user_id", "version"))
+        self.entitlements = table("entitlements", Entitlement, ("user_id", "product"))
+        self.subscriptions = table(
+            "subscriptions", PracticeSubscription, ("practice_id", "product")
+        )
+        self.cards = table("cards", CardOnFile, ("user_id",))
+        self.purchases = table("purchases", SecureMailPurchase, ("id",))
+        self.payments = table("payments", SecureMailPayment, ("id",))
+        self.invoices = table("invoices", Invoice, ("id",))
+
+
+class SQLiteStorage:
+    """A store in one SQLite database file, safe to share between threads.
+
+    ``synchronous`` is SQLite's durability setting (``FULL`` by default:
+    durability first; ``NORMAL`` is faster and may lose the last units on a
+    power cut, never corrupt). ``busy_timeout`` is how long a unit waits for
+    another connection's write lock before failing with ``storage.busy``.
+    ``read_only`` opens the file with ``mode=ro``: reads work, writes fail with
+    ``storage.read_only``. Opening migrates the schema forward (ST-3).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "FULL",
+        busy_timeout: timedelta = timedelta(seconds=5),
+        read_only: bool = False,
+    ) -> None:
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise InvalidInput(
+                f"synchronous must be one of {', '.join(sorted(_SYNCHRONOUS))}",
+                field="synchronous",
+                code="storage.bad_option",
+            )
+        if busy_timeout < timedelta(0):
+            raise InvalidInput(
+                "busy_timeout must not be negative", field="busy_timeout", code="storage.bad_option"
+            )
+        self.path = Path(path)
+        self._synchronous = synchronous.upper()
+        self._busy_ms = int(busy_timeout / timedelta(milliseconds=1))
+        self._read_only = read_only
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: set[sqlite3.Connection] = set()
+        self._closed = False
+        connection = self.connection()
+        try:
+            with _translated():
+                if not read_only:
+                    connection.execute("PRAGMA journal_mode = WAL").fetchone()
+                migrate(connection)
+                self._schema = _Schema(connection)
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        uri = "file:" + quote(str(self.path.absolute())) + ("?mode=ro" if self._read_only else "")
+        with _translated():
+            connection = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=self._busy_ms / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            try:
+                connection.row_factory = sqlite3.Row
+                # PRAGMAs take no parameters; both values are checked numbers or names.
+                connection.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+                connection.execute(f"PRAGMA synchronous = {self._synchronous}")
+                connection.execute("PRAGMA foreign_keys = ON")
+            except BaseException:
+                connection.close()
+                raise
+        return connection
+
+    def connection(self) -> sqlite3.Connection:
+        """Return this thread's connection, opening it on first use.
+
+        For tools and tests that need raw SQL; services use `unit_of_work`.
+        """
+        if self._closed:
+            raise StorageError("the store is closed", code="storage.closed")
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+            with self._lock:
+                self._connections.add(connection)
+        return connection
+
+    def discard(self, connection: sqlite3.Connection) -> None:
+        """Close a connection left in an unknown state; the thread gets a new one next time."""
+        with self._lock:
+            self._connections.discard(connection)
+        if getattr(self._local, "connection", None) is connection:
+            self._local.connection = None
+        connection.close()
+
+    def unit_of_work(self) -> SQLiteUnitOfWork:
+        """Return a new unit of work on this store."""
+        return SQLiteUnitOfWork(self, self._schema)
+
+    def close(self) -> None:
+        """Close every thread's connection; later units fail with ``storage.closed``."""
+        self._closed = True
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            connection.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({str(self.path)!r}, synchronous={self._synchronous!r})"
+
+
+class _Database:
+    """One unit of work's transaction on this thread's connection."""
+
+    def __init__(self, storage: SQLiteStorage, schema: _Schema) -> None:
+        self.storage = storage
+        self.schema = schema
+        self.stage = "new"
+        self._connection: sqlite3.Connection | None = None
+
+    def begin(self) -> None:
+        if self.stage != "new":
+            raise StorageError("a unit of work can be used only once", code="storage.unit_reused")
+        connection = self.storage.connection()
+        if connection.in_transaction:
+            raise StorageError("units of work do not nest", code="storage.nested_unit")
+        with _translated():
+            connection.execute("BEGIN IMMEDIATE")
+        self._connection = connection
+        self.stage = "active"
+
+    def end(self, *, commit: bool) -> None:
+        connection = self._connection
+        self.stage = "done"
+        self._connection = None
+        if connection is None:
+            return
+        try:
+            if commit:
+                connection.execute("COMMIT")
+            elif connection.in_transaction:
+                connection.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            self.storage.discard(connection)
+            if commit:
+                raise _storage_error(error) from error
+
+    def execute(
+        self,
+        sql: str,
+        parameters: Sequence[object] = (),
+        *,
+        on_conflict: Conflicts | None = None,
+    ) -> sqlite3.Cursor:
+        """Run one parameterised statement; map a constraint failure to the library's errors."""
+        connection = self._connection
+        if self.stage != "active" or connection is None:
+            raise StorageError(
+                "storage is reached only inside an active unit of work", code="storage.no_unit"
+            )
+        try:
+            return connection.execute(sql, parameters)
+        except sqlite3.IntegrityError as error:
+            text = str(error)
+            if "FOREIGN KEY" in text:
+                raise NotFound(
+                    "the record refers to another record that does not exist",
+                    code="storage.reference_missing",
+                ) from error
+            for needle, (message, code) in (on_conflict or {}).items():
+                if needle in text:
+                    raise AlreadyExists(message, code=code) from error
+            raise _storage_error(error) from error
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+
+    def insert(self, table: _Table[R], record: R, conflicts: Conflicts) -> None:
+        row = table.values(record)
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        self.execute(
+            f"INSERT INTO {table.name} ({names}) VALUES ({marks})",  # noqa: S608 - names from code
+            list(row.values()),
+            on_conflict=conflicts,
+        )
+
+    def upsert(self, table: _Table[R], record: R) -> None:
+        row = table.values(record)
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        changes = ", ".join(f"{name} = excluded.{name}" for name in row if name not in table.key)
+        self.execute(
+            f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "  # noqa: S608
+            f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {changes}",
+            list(row.values()),
+        )
+
+    def update(self, table: _Table[R], record: R, conflicts: Conflicts | None = None) -> None:
+        row = table.values(record)
+        changes = ", ".join(f"{name} = ?" for name in row if name not in table.key)
+        where = " AND ".join(f"{name} = ?" for name in table.key)
+        parameters = [v for n, v in row.items() if n not in table.key]
+        parameters += [row[name] for name in table.key]
+        cursor = self.execute(
+            f"UPDATE {table.name} SET {changes} WHERE {where}",  # noqa: S608
+            parameters,
+            on_conflict=conflicts,
+        )
+        if cursor.rowcount == 0:
+            thing = table.record.__name__.lower()
+            raise NotFound(f"no such {thing}", code=f"{thing}.not_found")
+
+    def one(self, table: _Table[R], where: str, parameters: Sequence[object]) -> R | None:
+        cursor = self.execute(f"SELECT * FROM {table.name} WHERE {where}", parameters)  # noqa: S608
+        row = cursor.fetchone()
+        return None if row is None else table.decode(row)
+
+    def many(self, table: _Table[R], where: str, parameters: Sequence[object]) -> list[R]:
+        cursor = self.execute(f"SELECT * FROM {table.name} WHERE {where}", parameters)  # noqa: S608
+        return [table.decode(row) for row in cursor.fetchall()]
+
+
+def _exists(code: str, *needles: str) -> Conflicts:
+    return dict.fromkeys(needles, ("a record with this key exists already", code))
+
+
+class SQLiteUnitOfWork(TransactionalUnit):
+    """One unit of work on a `SQLiteStorage`; see `securepractice.storage.ports.UnitOfWork`."""
+
+    def __init__(self, storage: SQLiteStorage, schema: _Schema) -> None:
+        self._tx = db = _Database(storage, schema)
+        self.practices = _Practices(db)
+        self.users = _Users(db)
+        self.credentials = _Credentials(db)
+        self.sign_in_failures = _SignInFailures(db)
+        self.challenges = _Challenges(db)
+        self.code_sends = _CodeSends(db)
+        self.link_tokens = _LinkTokens(db)
+        self.sessions = _Sessions(db)
+        self.audit = _AuditLog(db)
+        self.terms = _TermsAcceptances(db)
+        self.subscriptions = _Subscriptions(db)
+        self.entitlements = _Entitlements(db)
+        self.cards = _Cards(db)
+        self.securemail = _SecureMailBilling(db)
+
+
+class _Repository:
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+        self._schema = db.schema
+
+
+class _Practices(_Repository):
+    def add(self, practice: Practice) -> None:
+        self._db.insert(self._schema.practices, practice, _exists("practice.exists", "practices"))
+
+    def get(self, practice_id: str) -> Practice | None:
+        return self._db.one(self._schema.practices, "id = ?", (practice_id,))
+
+    def update(self, practice: Practice) -> None:
+        self._db.update(self._schema.practices, practice)
+
+
+_USER_CONFLICTS: Conflicts = {
+    "users.email": ("this email address belongs to another user", "user.email_taken"),
+    "users.id": ("a user with this id exists already", "user.exists"),
+}
+
+
+class _Users(_Repository):
+    def add(self, user: User) -> None:
+        self._db.insert(self._schema.users, user, _USER_CONFLICTS)
+
+    def get(self, user_id: str) -> User | None:
+        return self._db.one(self._schema.users, "id = ?", (user_id,))
+
+    def get_by_email(self, email: str) -> User | None:
+        return self._db.one(self._schema.users, "email_key = ?", (email.casefold(),))
+
+    def update(self, user: User) -> None:
+        self._db.update(self._schema.users, user, _USER_CONFLICTS)
+
+    def list_for_practice(self, practice_id: str) -> Sequence[User]:
+        return self._db.many(
+            self._schema.users, "practice_id = ? ORDER BY email_key, id", (practice_id,)
+        )
+
+
+class _Credentials(_Repository):
+    def get(self, user_id: str) -> Credential | None:
+        return self._db.one(self._schema.credentials, "user_id = ?", (user_id,))
+
+    def put(self, credential: Credential) -> None:
+        self._db.upsert(self._schema.credentials, credential)
+
+
+class _SignInFailures(_Repository):
+    def increment(self, user_id: str) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO sign_in_failures (user_id, count) VALUES (?, 1) "
+            "ON CONFLICT (user_id) DO UPDATE SET count = count + 1 RETURNING count",
+            (user_id,),
+        )
+        count: int = cursor.fetchone()[0]
+        return count
+
+    def count(self, user_id: str) -> int:
+        row = self._db.execute(
+            "SELECT count FROM sign_in_failures WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def reset(self, user_id: str) -> None:
+        self._db.execute("DELETE FROM sign_in_failures WHERE user_id = ?", (user_id,))
+
+
+_ACTIVE = ChallengeState.ACTIVE.value
+
+
+class _Challenges(_Repository):
+    def add(self, challenge: Challenge) -> None:
+        self._db.insert(
+            self._schema.challenges, challenge, _exists("challenge.exists", "challenges")
+        )
+
+    def get(self, challenge_id: str) -> Challenge | None:
+        return self._db.one(self._schema.challenges, "id = ?", (challenge_id,))
+
+    def update(self, challenge: Challenge) -> None:
+        self._db.update(self._schema.challenges, challenge)
+
+    def latest(self, user_id: str, purpose: Purpose) -> Challenge | None:
+        return self._db.one(
+            self._schema.challenges,
+            "user_id = ? AND purpose = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1",
+            (user_id, purpose.value),
+        )
+
+    def consume(self, challenge_id: str, *, code_hash: bytes, now: datetime) -> bool:
+        # The unit holds the write lock (BEGIN IMMEDIATE), so this read and the
+        # update below are one atomic step; the hash is compared in constant time.
+        row = self._db.execute(
+            "SELECT code_hash FROM challenges WHERE id = ? AND state = ? AND expires_at > ?",
+            (challenge_id, _ACTIVE, time_text(now)),
+        ).fetchone()
+        if row is None or row[0] is None or not hmac.compare_digest(bytes(row[0]), code_hash):
+            return False
+        cursor = self._db.execute(
+            "UPDATE challenges SET state = ?, code_hash = NULL WHERE id = ? AND state = ?",
+            (ChallengeState.VERIFIED.value, challenge_id, _ACTIVE),
+        )
+        return cursor.rowcount == 1
+
+    def record_wrong_attempt(self, challenge_id: str, *, limit: int) -> int:
+        row = self._db.execute(
+            "UPDATE challenges SET wrong_attempts = wrong_attempts + 1, "
+            "state = CASE WHEN wrong_attempts + 1 >= ? AND state = ? THEN ? ELSE state END, "
+            "code_hash = CASE WHEN wrong_attempts + 1 >= ? AND state = ? "
+            "THEN NULL ELSE code_hash END WHERE id = ? RETURNING wrong_attempts",
+            (limit, _ACTIVE, ChallengeState.VOID.value, limit, _ACTIVE, challenge_id),
+        ).fetchone()
+        if row is None:
+            raise NotFound("no such challenge", code="challenge.not_found")
+        return int(row[0])
+
+
+class _CodeSends(_Repository):
+    def record(self, user_id: str, at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO code_sends (user_id, at) VALUES (?, ?)",
+            (user_id, time_text(at, field="at")),
+        )
+
+    def record_within_limit(
+        self, user_id: str, *, at: datetime, since: datetime, limit: int
+    ) -> bool:
+        cursor = self._db.execute(
+            "INSERT INTO code_sends (user_id, at) SELECT ?, ? WHERE "
+            "(SELECT count(*) FROM code_sends WHERE user_id = ? AND at >= ?) < ?",
+            (user_id, time_text(at, field="at"), user_id, time_text(since, field="since"), limit),
+        )
+        return cursor.rowcount == 1
+
+    def sends_since(self, user_id: str, since: datetime) -> Sequence[datetime]:
+        rows = self._db.execute(
+            "SELECT at FROM code_sends WHERE user_id = ? AND at >= ? ORDER BY at",
+            (user_id, time_text(since, field="since")),
+        ).fetchall()
+        return [datetime.fromisoformat(row[0]) for row in rows]
+
+
+class _LinkTokens(_Repository):
+    def add(self, token: LinkToken) -> None:
+        self._db.insert(
+            self._schema.link_tokens, token, _exists("link_token.exists", "link_tokens")
+        )
+
+    def get(self, token_hash: bytes) -> LinkToken | None:
+        return self._db.one(self._schema.link_tokens, "token_hash = ?", (token_hash,))
+
+    def consume(
+        self, token_hash: bytes, *, purpose: TokenPurpose, now: datetime
+    ) -> LinkToken | None:
+        moment = time_text(now)
+        row = self._db.execute(
+            "UPDATE link_tokens SET used_at = ? WHERE token_hash = ? AND purpose = ? "
+            "AND used_at IS NULL AND superseded = 0 AND expires_at > ? RETURNING *",
+            (moment, token_hash, purpose.value, moment),
+        ).fetchone()
+        return None if row is None else self._schema.link_tokens.decode(row)
+
+    def supersede_all(self, user_id: str, purpose: TokenPurpose) -> int:
+        return self._db.execute(
+            "UPDATE link_tokens SET superseded = 1 WHERE user_id = ? AND purpose = ? "
+            "AND used_at IS NULL AND superseded = 0",
+            (user_id, purpose.value),
+        ).rowcount
+
+
+class _Sessions(_Repository):
+    def add(self, session: Session) -> None:
+        self._db.insert(self._schema.sessions, session, _exists("session.exists", "sessions"))
+
+    def get(self, token_hash: bytes) -> Session | None:
+        return self._db.one(self._schema.sessions, "token_hash = ?", (token_hash,))
+
+    def update(self, session: Session) -> None:
+        self._db.update(self._schema.sessions, session)
+
+    def revoke_all(self, user_id: str, *, except_token_hash: bytes | None = None) -> int:
+        return self._db.execute(
+            "UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0 "
+            "AND token_hash IS NOT ?",
+            (user_id, except_token_hash),
+        ).rowcount
+
+
+class _AuditLog(_Repository):
+    def append(self, event: AuditEvent) -> None:
+        self._db.insert(self._schema.audit, event, _exists("audit.exists", "audit_events.id"))
+
+    def events(
+        self,
+        *,
+        subject_id: str | None = None,
+        practice_id: str | None = None,
+        since: datetime | None = None,
+    ) -> Sequence[AuditEvent]:
+        clauses = ["1 = 1"]
+        parameters: list[object] = []
+        for clause, value in (
+            ("subject_id = ?", subject_id),
+            ("practice_id = ?", practice_id),
+            ("at >= ?", None if since is None else time_text(since, field="since")),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                parameters.append(value)
+        return self._db.many(
+            self._schema.audit, " AND ".join(clauses) + " ORDER BY at, seq", parameters
+        )
+
+
+class _TermsAcceptances(_Repository):
+    def add(self, acceptance: TermsAcceptance) -> None:
+        self._db.insert(self._schema.terms, acceptance, _exists("terms.already_accepted", "terms."))
+
+    def list_for_user(self, user_id: str) -> Sequence[TermsAcceptance]:
+        return self._db.many(
+            self._schema.terms, "user_id = ? ORDER BY accepted_at, rowid", (user_id,)
+        )
+
+
+class _Subscriptions(_Repository):
+    def subscribe(self, subscription: PracticeSubscription) -> bool:
+        return _insert_new(self._db, self._schema.subscriptions, subscription)
+
+    def unsubscribe(self, practice_id: str, product: str) -> bool:
+        return (
+            self._db.execute(
+                "DELETE FROM subscriptions WHERE practice_id = ? AND product = ?",
+                (practice_id, product),
+            ).rowcount
+            == 1
+        )
+
+    def list_for_practice(self, practice_id: str) -> Sequence[PracticeSubscription]:
+        return self._db.many(
+            self._schema.subscriptions, "practice_id = ? ORDER BY product", (practice_id,)
+        )
+
+
+class _Entitlements(_Repository):
+    def grant(self, entitlement: Entitlement) -> bool:
+        return _insert_new(self._db, self._schema.entitlements, entitlement)
+
+    def revoke(self, user_id: str, product: str) -> bool:
+        return (
+            self._db.execute(
+                "DELETE FROM entitlements WHERE user_id = ? AND product = ?", (user_id, product)
+            ).rowcount
+            == 1
+        )
+
+    def list_for_user(self, user_id: str) -> Sequence[Entitlement]:
+        return self._db.many(self._schema.entitlements, "user_id = ? ORDER BY product", (user_id,))
+
+
+def _insert_new(db: _Database, table: _Table[R], record: R) -> bool:
+    """Insert ``record`` unless its key exists; return whether it was inserted."""
+    row = table.values(record)
+    marks = ", ".join("?" * len(row))
+    cursor = db.execute(
+        f"INSERT INTO {table.name} ({', '.join(row)}) VALUES ({marks}) "  # noqa: S608
+        "ON CONFLICT DO NOTHING",
+        list(row.values()),
+    )
+    return cursor.rowcount == 1
+
+
+class _Cards(_Repository):
+    def put(self, card: CardOnFile) -> None:
+        self._db.upsert(self._schema.cards, card)
+
+    def get(self, user_id: str) -> CardOnFile | None:
+        return self._db.one(self._schema.cards, "user_id = ?", (user_id,))
+
+    def remove(self, user_id: str) -> bool:
+        return self._db.execute("DELETE FROM cards WHERE user_id = ?", (user_id,)).rowcount == 1
+
+
+_PURCHASE_CONFLICTS: Conflicts = {
+    "purchases.account_id": (
+        "SecureMail for this account is paid for already",
+        "securemail.already_paid",
+    ),
+    **_exists("purchase.exists", "purchases.id"),
+}
+
+
+class _SecureMailBilling(_Repository):
+    def add_purchase(self, purchase: SecureMailPurchase) -> None:
+        self._db.insert(self._schema.purchases, purchase, _PURCHASE_CONFLICTS)
+
+    def active_purchase(self, account_id: str) -> SecureMailPurchase | None:
+        return self._db.one(
+            self._schema.purchases, "account_id = ? AND ended_at IS NULL", (account_id,)
+        )
+
+    def purchases_paid_by(self, payer_id: str) -> Sequence[SecureMailPurchase]:
+        return self._db.many(
+            self._schema.purchases, "payer_id = ? ORDER BY purchased_at, rowid", (payer_id,)
+        )
+
+    def end_purchase(self, purchase_id: str, at: datetime) -> bool:
+        return (
+            self._db.execute(
+                "UPDATE purchases SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
+                (time_text(at, field="at"), purchase_id),
+            ).rowcount
+            == 1
+        )
+
+    def add_payment(self, payment: SecureMailPayment) -> None:
+        self._db.insert(self._schema.payments, payment, _exists("payment.exists", "payments"))
+
+    def payments_for(self, account_id: str) -> Sequence[SecureMailPayment]:
+        return self._db.many(
+            self._schema.payments, "account_id = ? ORDER BY paid_at, rowid", (account_id,)
+        )
+
+    def add_invoice(self, invoice: Invoice) -> None:
+        self._db.insert(self._schema.invoices, invoice, _exists("invoice.exists", "invoices"))
+
+    def invoices_for(self, account_id: str) -> Sequence[Invoice]:
+        return self._db.many(
+            self._schema.invoices, "account_id = ? ORDER BY issued_at, rowid", (account_id,)
+        )
