@@ -149,33 +149,30 @@ class EmailMessage:
 
 
 @attrs.frozen(kw_only=True, repr=False)
-class SmsMessage:
+class _PhoneMessage:
+    to: str = attrs.field(validator=_number_to)
+    text: str = attrs.field(validator=_body)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(to={self.to!r}, text=<{len(self.text)} chars>)"
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class SmsMessage(_PhoneMessage):
     """One text message to one phone number (E.164).
 
     ``text`` may hold a one-time code; ``repr`` and ``str`` show only its
     length (AU-2).
     """
 
-    to: str = attrs.field(validator=_number_to)
-    text: str = attrs.field(validator=_body)
-
-    def __repr__(self) -> str:
-        return f"SmsMessage(to={self.to!r}, text=<{len(self.text)} chars>)"
-
 
 @attrs.frozen(kw_only=True, repr=False)
-class VoiceMessage:
+class VoiceMessage(_PhoneMessage):
     """One voice call to one phone number (E.164) that reads ``text`` aloud.
 
     ``text`` may hold a one-time code; ``repr`` and ``str`` show only its
     length (AU-2).
     """
-
-    to: str = attrs.field(validator=_number_to)
-    text: str = attrs.field(validator=_body)
-
-    def __repr__(self) -> str:
-        return f"VoiceMessage(to={self.to!r}, text=<{len(self.text)} chars>)"
 
 
 @runtime_checkable
