@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from securepractice.clock import FakeClock
 from securepractice.errors import InvalidInput, InvalidState, RateLimited
 from securepractice.records import (
+    Challenge,
     ChallengeState,
     DeliveryMethod,
     Purpose,
@@ -74,6 +75,29 @@ def enter(
     purpose: Purpose = REG,
 ) -> VerifyResult:
     return verify(issued.challenge, code, user_id=user_id, purpose=purpose, now=now, rules=rules)
+
+
+def switch(
+    challenge: Challenge,
+    option: DeliveryOption,
+    offered: Sequence[DeliveryOption],
+    rules: VerificationRules,
+    now: datetime,
+    *,
+    sends: Sequence[datetime] = (),
+) -> CodeIssued:
+    return change_method(
+        challenge, option=option, offered=offered, recent_sends=sends, now=now, rules=rules
+    )
+
+
+def only_the_new_code_works(
+    old: CodeIssued, new: CodeIssued, rules: VerificationRules, now: datetime
+) -> None:
+    """The old code is a wrong entry now (unless the draw repeated it); the new one verifies."""
+    if old.code != new.code:
+        assert enter(new, old.code, rules, now).outcome is VerifyOutcome.WRONG_CODE
+    assert enter(new, new.code, rules, now).verified
 
 
 def wrong(code: Secret[str]) -> str:
@@ -204,9 +228,7 @@ def test_resend_issues_a_new_code_by_the_same_method_and_kills_the_old_one(
     assert again.challenge.issued_at == clock.now()
     assert again.challenge.expires_at == clock.now() + rules.code_lifetime
     assert again.challenge.code_hash != first.challenge.code_hash
-    if first.code != again.code:
-        assert enter(again, first.code, rules, clock.now()).outcome is VerifyOutcome.WRONG_CODE
-    assert enter(again, again.code, rules, clock.now()).verified
+    only_the_new_code_works(first, again, rules, clock.now())
 
 
 def test_resend_after_a_change_uses_the_latest_method(
@@ -214,15 +236,8 @@ def test_resend_after_a_change_uses_the_latest_method(
 ) -> None:
     """VF-5: "the method currently chosen" is the latest change of method."""
     first = start(offered, rules, clock.now(), option=0)
-    changed = change_method(
-        first.challenge,
-        option=offered[2],
-        offered=offered,
-        recent_sends=[],
-        now=clock.now(),
-        rules=rules,
-    )
-    again = resend(changed.challenge, recent_sends=[], now=clock.now(), rules=rules)
+    changed = switch(first.challenge, offered[2], offered, rules, clock.now())
+    again = resend(changed.challenge, recent_sends=(), now=clock.now(), rules=rules)
     assert (again.challenge.method, again.challenge.destination) == (
         offered[2].method,
         offered[2].destination,
@@ -235,22 +250,13 @@ def test_change_method_switches_and_kills_the_old_code(
     """VF-6: a new code goes by the new method; the previous code stops working at once."""
     first = start(offered, rules, clock.now(), option=0)
     assert first.challenge.method is DeliveryMethod.SMS
-    changed = change_method(
-        first.challenge,
-        option=offered[1],
-        offered=offered,
-        recent_sends=[],
-        now=clock.now(),
-        rules=rules,
-    )
+    changed = switch(first.challenge, offered[1], offered, rules, clock.now())
     assert (changed.challenge.method, changed.challenge.destination) == (
         DeliveryMethod.VOICE,
         offered[1].destination,
     )
     assert changed.challenge.code_hash != first.challenge.code_hash
-    if first.code != changed.code:
-        assert enter(changed, first.code, rules, clock.now()).outcome is VerifyOutcome.WRONG_CODE
-    assert enter(changed, changed.code, rules, clock.now()).verified
+    only_the_new_code_works(first, changed, rules, clock.now())
 
 
 def test_change_method_accepts_only_another_offered_option(
@@ -259,27 +265,13 @@ def test_change_method_accepts_only_another_offered_option(
     """VF-6, VF-2: the same option, or one the user's numbers do not allow, is refused."""
     first = start(offered, rules, clock.now(), option=0)
     with pytest.raises(InvalidInput) as same:
-        change_method(
-            first.challenge,
-            option=offered[0],
-            offered=offered,
-            recent_sends=[],
-            now=clock.now(),
-            rules=rules,
-        )
+        switch(first.challenge, offered[0], offered, rules, clock.now())
     assert (same.value.field, same.value.code) == ("method", "verification.same_option")
     sms_to_landline = DeliveryOption(
         method=DeliveryMethod.SMS, destination=offered[2].destination, kind=offered[2].kind
     )
     with pytest.raises(InvalidInput) as not_offered:
-        change_method(
-            first.challenge,
-            option=sms_to_landline,
-            offered=offered,
-            recent_sends=[],
-            now=clock.now(),
-            rules=rules,
-        )
+        switch(first.challenge, sms_to_landline, offered, rules, clock.now())
     assert not_offered.value.code == "verification.option_not_offered"
     with pytest.raises(InvalidInput) as not_offered_at_start:
         issue(
@@ -307,7 +299,7 @@ def test_a_code_works_once(
     assert again.outcome is VerifyOutcome.ALREADY_VERIFIED
     assert not again.verified
     with pytest.raises(InvalidState):
-        resend(done.challenge, recent_sends=[], now=clock.now(), rules=rules)
+        resend(done.challenge, recent_sends=(), now=clock.now(), rules=rules)
 
 
 @pytest.mark.parametrize(
@@ -365,17 +357,10 @@ def test_wrong_entries_count_across_resends_and_changes_and_void_at_the_limit(
             assert result.attempts_left == rules.max_wrong_codes - result.challenge.wrong_attempts
             current = result
         elif step == "resend":
-            current = resend(current.challenge, recent_sends=[], now=clock.now(), rules=rules)
+            current = resend(current.challenge, recent_sends=(), now=clock.now(), rules=rules)
             code = current.code
         else:
-            current = change_method(
-                current.challenge,
-                option=offered[2],
-                offered=offered,
-                recent_sends=[],
-                now=clock.now(),
-                rules=rules,
-            )
+            current = switch(current.challenge, offered[2], offered, rules, clock.now())
             code = current.code
     assert current.challenge.wrong_attempts == 4
     last = enter(current, wrong(code), rules, clock.now())
@@ -387,17 +372,10 @@ def test_wrong_entries_count_across_resends_and_changes_and_void_at_the_limit(
     )
     assert enter(last, code, rules, clock.now()).outcome is VerifyOutcome.VOID
     with pytest.raises(InvalidState) as caught:
-        resend(last.challenge, recent_sends=[], now=clock.now(), rules=rules)
+        resend(last.challenge, recent_sends=(), now=clock.now(), rules=rules)
     assert caught.value.code == "verification.not_active"
     with pytest.raises(InvalidState):
-        change_method(
-            last.challenge,
-            option=offered[0],
-            offered=offered,
-            recent_sends=[],
-            now=clock.now(),
-            rules=rules,
-        )
+        switch(last.challenge, offered[0], offered, rules, clock.now())
 
 
 def test_the_wrong_entry_limit_comes_from_the_settings(
@@ -509,14 +487,7 @@ def test_every_code_sending_step_enforces_the_send_limit(
     with pytest.raises(RateLimited):
         resend(first.challenge, recent_sends=full, now=clock.now(), rules=rules)
     with pytest.raises(RateLimited):
-        change_method(
-            first.challenge,
-            option=offered[1],
-            offered=offered,
-            recent_sends=full,
-            now=clock.now(),
-            rules=rules,
-        )
+        switch(first.challenge, offered[1], offered, rules, clock.now(), sends=full)
 
 
 def test_the_send_limit_settings_are_read(clock: FakeClock) -> None:
@@ -534,7 +505,7 @@ def test_a_failed_delivery_voids_the_undelivered_code_and_keeps_earlier_ones_voi
 ) -> None:
     """VF-10: the code whose SMS failed never works; neither does the one before it."""
     first = start(offered, rules, clock.now())
-    second = resend(first.challenge, recent_sends=[], now=clock.now(), rules=rules)
+    second = resend(first.challenge, recent_sends=(), now=clock.now(), rules=rules)
     failed = delivery_failed(second.challenge)
     assert failed.state is ChallengeState.ACTIVE
     assert failed.code_hash is None
@@ -542,12 +513,8 @@ def test_a_failed_delivery_voids_the_undelivered_code_and_keeps_earlier_ones_voi
         result = verify(failed, code, user_id=USER, purpose=REG, now=clock.now(), rules=rules)
         assert result.outcome is VerifyOutcome.NO_ACTIVE_CODE
         assert result.challenge == failed
-    by_voice = change_method(
-        failed, option=offered[1], offered=offered, recent_sends=[], now=clock.now(), rules=rules
-    )
-    if second.code != by_voice.code:
-        assert enter(by_voice, second.code, rules, clock.now()).outcome is VerifyOutcome.WRONG_CODE
-    assert enter(by_voice, by_voice.code, rules, clock.now()).verified
+    by_voice = switch(failed, offered[1], offered, rules, clock.now())
+    only_the_new_code_works(second, by_voice, rules, clock.now())
 
 
 def test_cancel_ends_an_open_verification(
@@ -576,7 +543,7 @@ def test_every_change_raises_the_version_and_a_refusal_leaves_it(
     versions = [issued.challenge.version]
     wrong_once = enter(issued, wrong(issued.code), rules, clock.now()).challenge
     versions.append(wrong_once.version)
-    again = resend(wrong_once, recent_sends=[], now=clock.now(), rules=rules)
+    again = resend(wrong_once, recent_sends=(), now=clock.now(), rules=rules)
     versions.append(again.challenge.version)
     versions.append(delivery_failed(again.challenge).version)
     assert versions == [0, 1, 2, 3]
