@@ -229,52 +229,29 @@ def test_ms1_one_connection_per_message(start_smtp: StartServer) -> None:
     ]
 
 
-def test_ms1_starttls_with_certificate_check(start_smtp: StartServer, tls_files: TlsFiles) -> None:
-    server = start_smtp("starttls")
+@pytest.mark.parametrize(
+    ("mode", "security", "signs_in"),
+    [("starttls", "starttls", False), ("tls", "tls", False), ("auth", "starttls", True)],
+)
+def test_ms1_tls_delivery_checks_the_certificate(
+    start_smtp: StartServer, tls_files: TlsFiles, mode: str, security: str, signs_in: bool
+) -> None:
+    """MS-1: STARTTLS, implicit TLS, and AUTH after STARTTLS, each trusting only our test CA."""
+    server = start_smtp(mode)
+    credentials = {"username": SMTP_USER, "password": Secret(SMTP_PASSWORD)} if signs_in else {}
     sender = SmtpEmailSender(
         host=LOOPBACK,
         port=server.port,
-        security="starttls",
+        security=security,  # type: ignore[arg-type]
         ssl_context=tls_files.client_context(),
         from_address=SENDER,
+        **credentials,  # type: ignore[arg-type]
     )
 
     sender.send_email(_message())
 
     (envelope,) = server.recorder.envelopes
     assert _text(_parsed(envelope.original_content)) == BODY
-
-
-def test_ms1_implicit_tls(start_smtp: StartServer, tls_files: TlsFiles) -> None:
-    server = start_smtp("tls")
-    sender = SmtpEmailSender(
-        host=LOOPBACK,
-        port=server.port,
-        security="tls",
-        ssl_context=tls_files.client_context(),
-        from_address=SENDER,
-    )
-
-    sender.send_email(_message())
-
-    assert len(server.recorder.envelopes) == 1
-
-
-def test_ms1_auth_after_starttls(start_smtp: StartServer, tls_files: TlsFiles) -> None:
-    server = start_smtp("auth")
-    sender = SmtpEmailSender(
-        host=LOOPBACK,
-        port=server.port,
-        security="starttls",
-        ssl_context=tls_files.client_context(),
-        username=SMTP_USER,
-        password=Secret(SMTP_PASSWORD),
-        from_address=SENDER,
-    )
-
-    sender.send_email(_message())
-
-    assert len(server.recorder.envelopes) == 1
 
 
 def _assert_failed(excinfo: pytest.ExceptionInfo[DeliveryFailed], port: int) -> None:
