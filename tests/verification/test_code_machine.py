@@ -79,28 +79,23 @@ class CodeMachine(RuleBasedStateMachine):
         if self.challenge is not None and self.state == "active":
             self.challenge = cancel(self.challenge)
             self.state, self.latest = "void", None
+
+        def attempt() -> CodeIssued:
+            return issue(
+                user_id=USER,
+                purpose=PURPOSE,
+                option=OFFERED[option],
+                offered=OFFERED,
+                recent_sends=self.sends,
+                now=self.now(),
+                rules=RULES,
+            )
+
         if self.over_send_limit():
             with pytest.raises(RateLimited):
-                issue(
-                    user_id=USER,
-                    purpose=PURPOSE,
-                    option=OFFERED[option],
-                    offered=OFFERED,
-                    recent_sends=self.sends,
-                    now=self.now(),
-                    rules=RULES,
-                )
+                attempt()
             return
-        issued = issue(
-            user_id=USER,
-            purpose=PURPOSE,
-            option=OFFERED[option],
-            offered=OFFERED,
-            recent_sends=self.sends,
-            now=self.now(),
-            rules=RULES,
-        )
-        self.sent_code(issued)
+        self.sent_code(attempt())
         self.state, self.wrong, self.option = "active", 0, option
 
     @precondition(lambda self: self.challenge is not None)
