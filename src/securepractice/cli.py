@@ -4,6 +4,10 @@
 password is read from a hidden prompt, or from standard input when that is
 not a terminal; never from the command line, where other users of the
 machine could see it in the process list.
+
+``securepractice check-attachments FILE...`` checks files as the attachments
+of one message: a table of each file's verdict and reasons, then the
+message's total against the size limit.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import getpass
 import sys
 from typing import TextIO
 
+from securepractice.policy.attachments import Attachment, AttachmentPolicy
 from securepractice.policy.password import CompromisedPasswordFile, PasswordPolicy
 
 __all__ = ["main"]
@@ -46,6 +51,45 @@ def _check_password(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> 
     return 0 if report.ok else 1
 
 
+def _shown(name: str) -> str:
+    return name if name.isprintable() else ascii(name)
+
+
+def _check_attachments(args: argparse.Namespace, _stdin: TextIO, stdout: TextIO) -> int:
+    report = AttachmentPolicy().check(Attachment.from_path(path) for path in args.files)
+    rows = [
+        (
+            _shown(f.name),
+            "unknown" if f.size is None else f"{f.size:,}",
+            "ok" if f.ok else "refused",
+            [f"{p.code}: {p.message}" for p in f.problems],
+        )
+        for f in report.files
+    ]
+    name_width = max(len("FILE"), *(len(row[0]) for row in rows))
+    size_width = max(len("BYTES"), *(len(row[1]) for row in rows))
+    indent = " " * (name_width + size_width + 13)
+    print(f"{'FILE':<{name_width}}  {'BYTES':>{size_width}}  VERDICT  REASONS", file=stdout)
+    for name, size, verdict, reasons in rows:
+        first, *more = reasons or [""]
+        print(
+            f"{name:<{name_width}}  {size:>{size_width}}  {verdict:<7}  {first}".rstrip(),
+            file=stdout,
+        )
+        for reason in more:
+            print(f"{indent}{reason}", file=stdout)
+    within = "within" if report.total_bytes <= report.max_bytes else "over"
+    print(
+        f"\nMessage total: {report.total_bytes:,} of {report.max_bytes:,} bytes allowed"
+        f" ({within} the limit)",
+        file=stdout,
+    )
+    for problem in report.problems:
+        print(f"  {problem.code}: {problem.message}", file=stdout)
+    print("The message passes." if report.ok else "The message is refused.", file=stdout)
+    return 0 if report.ok else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="securepractice", description="Account-security rules of a practice portal."
@@ -69,6 +113,15 @@ def _parser() -> argparse.ArgumentParser:
         help="a newline-separated list of known-compromised passwords (nist profile)",
     )
     check.set_defaults(handler=_check_password)
+    attachments = commands.add_parser(
+        "check-attachments",
+        help="check files as the attachments of one message",
+        description="Check files as the attachments of one SecureMail message: their"
+        " names, types, content headers and archives, and their total size. Exits 0 when"
+        " every file passes and the total is within the limit, 1 otherwise.",
+    )
+    attachments.add_argument("files", metavar="FILE", nargs="+", help="a file to attach")
+    attachments.set_defaults(handler=_check_attachments)
     return parser
 
 
