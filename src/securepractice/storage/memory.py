@@ -70,12 +70,13 @@ def _email_key(email: str) -> str:
 
 
 def _checked(record: R) -> R:
-    """Refuse a record holding a naive datetime, as the SQLite store does."""
-    for field in attrs.fields(type(record)):
-        value = getattr(record, field.name)
-        if isinstance(value, datetime):
-            require_utc(value, field=field.name)
-    return record
+    """Return ``record`` with its datetimes in UTC; refuse a naive one, as SQLite does."""
+    times = {
+        field.name: require_utc(value, field=field.name)
+        for field in attrs.fields(type(record))
+        if isinstance(value := getattr(record, field.name), datetime)
+    }
+    return attrs.evolve(record, **times)
 
 
 def _missing_reference() -> NotFound:
