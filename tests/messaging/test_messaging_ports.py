@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import io
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,10 @@ def test_au2_no_adapter_error_holds_the_body(capsys: pytest.CaptureFixture[str])
     closed = io.StringIO()
     closed.close()
     console = ConsoleMessenger(closed)
-    smtp = SmtpEmailSender(host="127.0.0.1", port=9, security="none", from_address="a@b.example")
+    with socket.socket() as probe:  # a port on loopback that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    smtp = SmtpEmailSender(host="127.0.0.1", port=port, security="none", from_address="a@b.example")
     email, sms, voice = _all_messages(SECRET_TEXT)
     attempts: list[tuple[Callable[[Any], None], object]] = [
         (outbox.send_email, email),
