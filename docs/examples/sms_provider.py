@@ -89,6 +89,3 @@ def _twilio_error_code(body: bytes) -> str:
         return ""
     code = document.get("code") if isinstance(document, dict) else None
     return f", Twilio error {code}" if isinstance(code, int) else ""
-
-
-# ruff: noqa: INP001 (an example file, not part of a package)
