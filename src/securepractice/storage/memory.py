@@ -40,6 +40,7 @@ from securepractice.records import (
     TokenPurpose,
     User,
 )
+from securepractice.storage import ports
 from securepractice.storage._unit import TransactionalUnit
 
 __all__ = ["MemoryStorage", "MemoryUnitOfWork"]
@@ -76,7 +77,7 @@ def _checked(record: R) -> R:
         for field in attrs.fields(type(record))
         if isinstance(value := getattr(record, field.name), datetime)
     }
-    return attrs.evolve(record, **times)
+    return attrs.evolve(record, **times)  # type: ignore[misc]
 
 
 def _missing_reference() -> NotFound:
@@ -188,20 +189,20 @@ class MemoryUnitOfWork(TransactionalUnit):
 
     def __init__(self, transaction: _Transaction) -> None:
         self._tx = transaction
-        self.practices = _Practices(transaction)
-        self.users = _Users(transaction)
-        self.credentials = _Credentials(transaction)
-        self.sign_in_failures = _SignInFailures(transaction)
-        self.challenges = _Challenges(transaction)
-        self.code_sends = _CodeSends(transaction)
-        self.link_tokens = _LinkTokens(transaction)
-        self.sessions = _Sessions(transaction)
-        self.audit = _AuditLog(transaction)
-        self.terms = _TermsAcceptances(transaction)
-        self.subscriptions = _Subscriptions(transaction)
-        self.entitlements = _Entitlements(transaction)
-        self.cards = _Cards(transaction)
-        self.securemail = _SecureMailBilling(transaction)
+        self.practices: ports.Practices = _Practices(transaction)
+        self.users: ports.Users = _Users(transaction)
+        self.credentials: ports.Credentials = _Credentials(transaction)
+        self.sign_in_failures: ports.SignInFailures = _SignInFailures(transaction)
+        self.challenges: ports.Challenges = _Challenges(transaction)
+        self.code_sends: ports.CodeSends = _CodeSends(transaction)
+        self.link_tokens: ports.LinkTokens = _LinkTokens(transaction)
+        self.sessions: ports.Sessions = _Sessions(transaction)
+        self.audit: ports.AuditLog = _AuditLog(transaction)
+        self.terms: ports.TermsAcceptances = _TermsAcceptances(transaction)
+        self.subscriptions: ports.Subscriptions = _Subscriptions(transaction)
+        self.entitlements: ports.Entitlements = _Entitlements(transaction)
+        self.cards: ports.Cards = _Cards(transaction)
+        self.securemail: ports.SecureMailBilling = _SecureMailBilling(transaction)
 
 
 class _Repository:

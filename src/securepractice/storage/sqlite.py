@@ -50,6 +50,7 @@ from securepractice.records import (
     TokenPurpose,
     User,
 )
+from securepractice.storage import ports
 from securepractice.storage._codec import (
     field_types,
     from_column,
@@ -415,20 +416,20 @@ class SQLiteUnitOfWork(TransactionalUnit):
 
     def __init__(self, storage: SQLiteStorage, schema: _Schema) -> None:
         self._tx = db = _Database(storage, schema)
-        self.practices = _Practices(db)
-        self.users = _Users(db)
-        self.credentials = _Credentials(db)
-        self.sign_in_failures = _SignInFailures(db)
-        self.challenges = _Challenges(db)
-        self.code_sends = _CodeSends(db)
-        self.link_tokens = _LinkTokens(db)
-        self.sessions = _Sessions(db)
-        self.audit = _AuditLog(db)
-        self.terms = _TermsAcceptances(db)
-        self.subscriptions = _Subscriptions(db)
-        self.entitlements = _Entitlements(db)
-        self.cards = _Cards(db)
-        self.securemail = _SecureMailBilling(db)
+        self.practices: ports.Practices = _Practices(db)
+        self.users: ports.Users = _Users(db)
+        self.credentials: ports.Credentials = _Credentials(db)
+        self.sign_in_failures: ports.SignInFailures = _SignInFailures(db)
+        self.challenges: ports.Challenges = _Challenges(db)
+        self.code_sends: ports.CodeSends = _CodeSends(db)
+        self.link_tokens: ports.LinkTokens = _LinkTokens(db)
+        self.sessions: ports.Sessions = _Sessions(db)
+        self.audit: ports.AuditLog = _AuditLog(db)
+        self.terms: ports.TermsAcceptances = _TermsAcceptances(db)
+        self.subscriptions: ports.Subscriptions = _Subscriptions(db)
+        self.entitlements: ports.Entitlements = _Entitlements(db)
+        self.cards: ports.Cards = _Cards(db)
+        self.securemail: ports.SecureMailBilling = _SecureMailBilling(db)
 
 
 class _Repository:
