@@ -226,6 +226,11 @@ def test_failure_counter_increments_and_resets(store: Storage, user: User) -> No
         uow.sign_in_failures.reset(user.id)
         assert uow.sign_in_failures.count(user.id) == 0
         assert uow.sign_in_failures.increment(user.id) == 1
+        assert uow.sign_in_failures.increment(user.id) == 2
+        assert uow.sign_in_failures.forgive(user.id) == 1  # LK-8: not a wrong password
+        assert uow.sign_in_failures.forgive(user.id) == 0
+        assert uow.sign_in_failures.forgive(user.id) == 0
+        assert uow.sign_in_failures.count(user.id) == 0
         with pytest.raises(NotFound):
             uow.sign_in_failures.increment("u404")
 

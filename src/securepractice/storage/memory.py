@@ -311,6 +311,13 @@ class _SignInFailures(_Repository):
         if user_id in self._tx.read("sign_in_failures"):
             del self._tx.write("sign_in_failures")[user_id]
 
+    def forgive(self, user_id: str) -> int:
+        if not self._tx.read("sign_in_failures").get(user_id):
+            return 0
+        counts = self._tx.write("sign_in_failures")
+        counts[user_id] = new = counts[user_id] - 1
+        return int(new)
+
 
 class _Challenges(_Repository):
     def add(self, challenge: Challenge) -> None:

@@ -142,6 +142,14 @@ class SignInFailures(Protocol):
         """Clear the count (LK-2, LK-3)."""
         ...
 
+    def forgive(self, user_id: str) -> int:
+        """Take back one counted attempt that turned out not to be a wrong password (LK-8).
+
+        Atomic like `increment`; the count never goes below zero. Returns the
+        new count.
+        """
+        ...
+
 
 class Challenges(Protocol):
     """Two-step verifications and their current code hash (VF-4..VF-7, VF-10)."""

@@ -501,6 +501,14 @@ class _SignInFailures(_Repository):
     def reset(self, user_id: str) -> None:
         self._db.execute("DELETE FROM sign_in_failures WHERE user_id = ?", (user_id,))
 
+    def forgive(self, user_id: str) -> int:
+        row = self._db.execute(
+            "UPDATE sign_in_failures SET count = count - 1 WHERE user_id = ? AND count > 0 "
+            "RETURNING count",
+            (user_id,),
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
 
 _ACTIVE = ChallengeState.ACTIVE.value
 
