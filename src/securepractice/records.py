@@ -77,7 +77,7 @@ class Purpose(enum.Enum):
     """What a verification code is for (VF-7): a code works only for its purpose."""
 
     REGISTRATION = "registration"
-    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
+    PASSWORD_RESET = "password_reset"
     NEW_PHONE = "new_phone"
 
 
@@ -85,7 +85,7 @@ class TokenPurpose(enum.Enum):
     """What an e-mailed link is for (RG-1, RS-1)."""
 
     INVITATION = "invitation"
-    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
+    PASSWORD_RESET = "password_reset"
 
 
 class ChallengeState(enum.Enum):

@@ -1,0 +1,318 @@
+"""Sign-in, lockout, sessions and sign-out (LK-1..LK-8, PW-5, PW-7).
+
+A sign-in takes two short units of work with the password check between
+them, so that no database lock is held while argon2 runs:
+
+1. look the user up and count the attempt with the store's atomic increment
+   (LK-4); the count decides whether the password may be checked at all;
+2. after the check, record the outcome: clear the count and open a session
+   (LK-3), or lock the account at the fifth failure (LK-1), and audit it.
+
+Unknown emails, wrong passwords and locked accounts look the same to the
+caller and cost one argon2 verification each (LK-5); the true reason is in
+the result's ``reason`` and in the audit log, for the operator.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+from securepractice.accounts._service import ServiceBase
+from securepractice.errors import CorruptHash, InvalidInput, InvalidState, InvalidToken
+from securepractice.policy.identity import normalize_email
+from securepractice.policy.lockout import AttemptDecision, decide_attempt, locks_now
+from securepractice.policy.password import password_expired
+from securepractice.policy.sessions import (
+    SESSION_ENDED_MESSAGE,
+    SessionState,
+    new_session,
+    session_state,
+    session_token_hash,
+    touched,
+)
+from securepractice.records import Credential, Session, User
+from securepractice.secret import Secret
+from securepractice.storage.ports import UnitOfWork
+
+__all__ = [
+    "INVALID_CREDENTIALS_MESSAGE",
+    "SessionStatus",
+    "SignInActions",
+    "SignInOutcome",
+    "SignInReason",
+    "SignInResult",
+]
+
+#: The one public message of a refused sign-in: it names all three causes (LK-5).
+INVALID_CREDENTIALS_MESSAGE = (
+    "We could not sign you in. Check the email address and the password; "
+    "if your account is locked, reset your password."
+)
+_EXPIRED_MESSAGE = "Your password has expired: choose a new one to continue."
+
+
+class SignInOutcome(enum.Enum):
+    """What the caller may show (LK-5): the three public outcomes of a sign-in."""
+
+    OK = "ok"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    PASSWORD_EXPIRED = "password_expired"
+
+
+class SignInReason(enum.Enum):
+    """Why a sign-in ended as it did: for logs and audit only, never for the user."""
+
+    OK = "ok"
+    PASSWORD_EXPIRED = "password_expired"
+    UNKNOWN_USER = "unknown_user"
+    NOT_REGISTERED = "not_registered"
+    WRONG_PASSWORD = "wrong_password"
+    LOCKED = "locked"
+    DEACTIVATED = "deactivated"
+
+
+@attrs.frozen(kw_only=True)
+class SignInResult:
+    """The public outcome, its message, the true reason, and the session token if any.
+
+    A session token is given for ``OK`` and for ``PASSWORD_EXPIRED``; the
+    latter session reaches nothing but the change of password (PW-5).
+    """
+
+    outcome: SignInOutcome
+    reason: SignInReason
+    message: str
+    user_id: str | None = None
+    session_token: Secret[str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the user is signed in with full access."""
+        return self.outcome is SignInOutcome.OK
+
+
+@attrs.frozen(kw_only=True)
+class SessionStatus:
+    """A live session after a request: whose it is and until when it lasts."""
+
+    user_id: str
+    must_change_password: bool
+    idle_until: datetime
+    ends_at: datetime
+
+
+@attrs.frozen
+class _Attempt:
+    user: User | None
+    credential: Credential | None
+    failures: int
+
+
+def _email_key(email: object) -> str | None:
+    try:
+        return normalize_email(email)  # type: ignore[arg-type]
+    except InvalidInput:
+        return None
+
+
+class SignInActions(ServiceBase):
+    """Sign in, keep a session alive, sign out."""
+
+    def sign_in(self, *, email: str, password: str) -> SignInResult:
+        """Sign in with an email and a password (LK-1..LK-5, LK-8, PW-5, PW-7).
+
+        Raises `~securepractice.errors.StorageError` when storage cannot be
+        reached (nobody gets in, LK-8) and `~securepractice.errors.CorruptHash`
+        when the stored hash is unreadable; neither counts as a failure.
+        """
+        now = self._now()
+        attempt = self._count_attempt(_email_key(email))
+        reason, matched = self._check(attempt, password)
+        new_hash = (
+            self._upgraded_hash(attempt.credential, password)
+            if matched and attempt.credential is not None
+            else None
+        )
+        with self._unit() as uow:
+            return self._record(uow, attempt, reason, new_hash, now)
+
+    def _count_attempt(self, email: str | None) -> _Attempt:
+        with self._unit() as uow:
+            user = uow.users.get_by_email(email) if email is not None else None
+            if user is None:
+                return _Attempt(None, None, 0)
+            credential = uow.credentials.get(user.id)
+            failures = uow.sign_in_failures.increment(user.id) if credential is not None else 0
+        return _Attempt(user, credential, failures)
+
+    def _check(self, attempt: _Attempt, password: str) -> tuple[SignInReason, bool]:
+        hasher = self._context.hasher
+        user, credential = attempt.user, attempt.credential
+        if user is None or credential is None:
+            hasher.dummy_verify(password)
+            return (
+                SignInReason.UNKNOWN_USER if user is None else SignInReason.NOT_REGISTERED
+            ), False
+        decision = decide_attempt(
+            locked=user.locked, failures=attempt.failures, rules=self._context.settings.sign_in
+        )
+        if user.deactivated or decision is AttemptDecision.REFUSE_LOCKED:
+            hasher.dummy_verify(password)
+            return (SignInReason.DEACTIVATED if user.deactivated else SignInReason.LOCKED), False
+        try:
+            matched = hasher.verify(credential.password_hash, password)
+        except CorruptHash:
+            with self._unit() as uow:
+                uow.sign_in_failures.forgive(user.id)
+                self._audit(uow, "sign_in", "corrupt_hash", at=self._now(), subject=user)
+            raise
+        return (SignInReason.OK if matched else SignInReason.WRONG_PASSWORD), matched
+
+    def _upgraded_hash(self, credential: Credential, password: str) -> str | None:
+        """Return a new hash when the stored one was made with other parameters (PW-7)."""
+        hasher = self._context.hasher
+        return hasher.hash(password) if hasher.needs_rehash(credential.password_hash) else None
+
+    def _record(
+        self,
+        uow: UnitOfWork,
+        attempt: _Attempt,
+        reason: SignInReason,
+        new_hash: str | None,
+        now: datetime,
+    ) -> SignInResult:
+        user = uow.users.get(attempt.user.id) if attempt.user is not None else None
+        refused = SignInResult(
+            outcome=SignInOutcome.INVALID_CREDENTIALS,
+            reason=reason,
+            message=INVALID_CREDENTIALS_MESSAGE,
+            user_id=user.id if user is not None else None,
+        )
+        if user is None or reason is not SignInReason.OK:
+            if user is not None and reason is SignInReason.WRONG_PASSWORD:
+                self._lock_if_due(uow, user, attempt.failures, now)
+            self._audit(uow, "sign_in", reason.value, at=now, subject=user)
+            return refused
+        if user.locked:
+            self._audit(uow, "sign_in", SignInReason.LOCKED.value, at=now, subject=user)
+            return attrs.evolve(refused, reason=SignInReason.LOCKED)
+        credential = uow.credentials.get(user.id)
+        if credential is None:
+            self._audit(uow, "sign_in", SignInReason.NOT_REGISTERED.value, at=now, subject=user)
+            return attrs.evolve(refused, reason=SignInReason.NOT_REGISTERED)
+        uow.sign_in_failures.reset(user.id)
+        if new_hash is not None and attempt.credential == credential:
+            uow.credentials.put(attrs.evolve(credential, password_hash=new_hash))
+            self._audit(uow, "password.rehashed", at=now, actor=user, subject=user)
+        session = new_session(user_id=user.id, now=now, rules=self._context.settings.sign_in)
+        uow.sessions.add(session.record)
+        if password_expired(credential.set_at, now, self._context.settings.password):
+            self._audit(uow, "sign_in", SignInReason.PASSWORD_EXPIRED.value, at=now, subject=user)
+            return SignInResult(
+                outcome=SignInOutcome.PASSWORD_EXPIRED,
+                reason=SignInReason.PASSWORD_EXPIRED,
+                message=_EXPIRED_MESSAGE,
+                user_id=user.id,
+                session_token=session.token,
+            )
+        self._audit(uow, "sign_in", at=now, actor=user, subject=user)
+        return SignInResult(
+            outcome=SignInOutcome.OK,
+            reason=SignInReason.OK,
+            message="Signed in.",
+            user_id=user.id,
+            session_token=session.token,
+        )
+
+    def _lock_if_due(self, uow: UnitOfWork, user: User, failures: int, now: datetime) -> None:
+        if user.locked or not locks_now(failures=failures, rules=self._context.settings.sign_in):
+            return
+        uow.users.update(attrs.evolve(user, locked=True))
+        revoked = uow.sessions.revoke_all(user.id)
+        self._audit(uow, "account.locked", at=now, subject=user, sessions_revoked=str(revoked))
+
+    def touch_session(self, token: str | Secret[str], *, background: bool = False) -> SessionStatus:
+        """Record a request on a session and return its status (LK-6, LK-7).
+
+        A request marked ``background`` (polling) does not extend the session.
+        A session that is unknown, revoked, idle for ``idle_timeout`` or older
+        than ``absolute_lifetime`` raises `InvalidToken` (``session.invalid``),
+        one error whatever the reason; an ended session is revoked for good.
+        """
+        now = self._now()
+        digest = session_token_hash(token)
+        with self._unit() as uow:
+            session = uow.sessions.get(digest)
+            state = (
+                SessionState.REVOKED
+                if session is None
+                else session_state(session, now=now, rules=self._context.settings.sign_in)
+            )
+            if session is None or state is not SessionState.ACTIVE:
+                if session is not None and not session.revoked:
+                    uow.sessions.update(attrs.evolve(session, revoked=True))
+                    self._audit(uow, "session.ended", state.value, at=now, actor=session.user_id)
+                status = None
+            else:
+                session = touched(session, now=now, background=background)
+                uow.sessions.update(session)
+                status = self._status(uow, session, now)
+        if status is None:
+            raise InvalidToken(SESSION_ENDED_MESSAGE, code="session.invalid")
+        return status
+
+    def sign_out(self, token: str | Secret[str]) -> None:
+        """End the session; signing out of an ended or unknown session does nothing."""
+        now = self._now()
+        digest = session_token_hash(token)
+        with self._unit() as uow:
+            session = uow.sessions.get(digest)
+            if session is not None and not session.revoked:
+                uow.sessions.update(attrs.evolve(session, revoked=True))
+                self._audit(uow, "sign_out", at=now, actor=session.user_id)
+
+    def _status(self, uow: UnitOfWork, session: Session, now: datetime) -> SessionStatus:
+        credential = uow.credentials.get(session.user_id)
+        rules = self._context.settings
+        return SessionStatus(
+            user_id=session.user_id,
+            must_change_password=credential is None
+            or password_expired(credential.set_at, now, rules.password),
+            idle_until=session.last_active_at + rules.sign_in.idle_timeout,
+            ends_at=session.created_at + rules.sign_in.absolute_lifetime,
+        )
+
+    def _signed_in(
+        self,
+        uow: UnitOfWork,
+        token: str | Secret[str],
+        now: datetime,
+        *,
+        allow_expired_password: bool = False,
+    ) -> tuple[Session, User]:
+        """Return the live session behind ``token`` and its user, inside ``uow``, and touch it.
+
+        For services that act for a signed-in user. Raises `InvalidToken` for
+        a session that cannot be used, and `InvalidState`
+        (``password.expired``) when the password has expired and the action
+        is not the change of password (PW-5).
+        """
+        session = uow.sessions.get(session_token_hash(token))
+        rules = self._context.settings
+        user = uow.users.get(session.user_id) if session is not None else None
+        if (
+            session is None
+            or user is None
+            or user.locked
+            or user.deactivated
+            or session_state(session, now=now, rules=rules.sign_in) is not SessionState.ACTIVE
+        ):
+            raise InvalidToken(SESSION_ENDED_MESSAGE, code="session.invalid")
+        if not allow_expired_password and self._status(uow, session, now).must_change_password:
+            raise InvalidState(_EXPIRED_MESSAGE, code="password.expired")
+        session = touched(session, now=now, background=False)
+        uow.sessions.update(session)
+        return session, user
