@@ -330,5 +330,13 @@ def inspect_zip(
             return _check_entries(
                 archive, max_entries=max_entries, max_ratio=max_ratio, size=window.length
             )
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, struct.error, OverBudget):
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        struct.error,
+        NotImplementedError,
+        OverBudget,
+    ):
         return corrupt
