@@ -88,10 +88,10 @@ def hash_token(token: str | Secret[str]) -> bytes:
     """Return the SHA-256 under which a token is stored and looked up.
 
     Raises `InvalidToken` for anything that cannot be one of our tokens (not
-    text, or absurdly long), with the same message as every other refusal.
+    text, empty, or absurdly long), with the same message as every other refusal.
     """
     text: object = token.reveal() if isinstance(token, Secret) else token
-    if not isinstance(text, str) or len(text) > _MAX_TOKEN_LENGTH or not text.isascii():
+    if not isinstance(text, str) or not 0 < len(text) <= _MAX_TOKEN_LENGTH or not text.isascii():
         raise InvalidToken(INVALID_LINK_MESSAGE)
     return hashlib.sha256(text.encode("ascii")).digest()
 
