@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import wave
@@ -70,7 +71,7 @@ def test_an_over_size_message_names_the_total_and_the_limit(tmp_path: Path) -> N
     """AT-2: the message-level problem is printed under the total."""
     big = tmp_path / "big.txt"
     big.write_bytes(b"")
-    subprocess.run(["truncate", "-s", str(314_572_801), str(big)], check=True)  # noqa: S603, S607
+    os.truncate(big, 314_572_801)
     status, lines = run(big)
     assert status == 1
     assert lines[1].split() == ["big.txt", "314,572,801", "ok"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-import subprocess
+import os
 from pathlib import Path
 
 import pytest
@@ -53,7 +53,7 @@ def test_sizes_on_disk_count_without_reading_the_files(tmp_path: Path) -> None:
     """AT-2: two sparse files of 150 MiB pass; one more byte is refused."""
     for name in ("a.txt", "b.txt"):
         (tmp_path / name).write_bytes(b"")
-        subprocess.run(["truncate", "-s", "150M", str(tmp_path / name)], check=True)  # noqa: S603, S607
+        os.truncate(tmp_path / name, 150 * 1024 * 1024)
     (tmp_path / "c.txt").write_bytes(b"x")
     policy = AttachmentPolicy()
     two = [Attachment.from_path(tmp_path / "a.txt"), Attachment.from_path(tmp_path / "b.txt")]
