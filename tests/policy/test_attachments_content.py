@@ -543,15 +543,23 @@ def test_a_file_that_cannot_be_measured_is_closed_and_reported(
     opened: list[Any] = []
     real_open = Path.open
 
+    class Unmeasurable:
+        """A real open file whose size cannot be asked for."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def fileno(self) -> int:
+            raise OSError(5, "Input/output error")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
     def tracking_open(self: Path, *args: Any, **kwargs: Any) -> Any:
         opened.append(real_open(self, *args, **kwargs))
-        return opened[-1]
-
-    def no_stat(_fd: int) -> os.stat_result:
-        raise OSError(5, "Input/output error")
+        return Unmeasurable(opened[-1])
 
     monkeypatch.setattr(Path, "open", tracking_open)
-    monkeypatch.setattr(os, "fstat", no_stat)
     report = check("scan.pdf", path)
     assert report.codes == ("attachment.unreadable",)
     assert "Input/output error" in report.problems[0].message

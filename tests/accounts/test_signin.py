@@ -1,0 +1,538 @@
+"""Sign-in, lockout and sessions, on both stores (LK-1..LK-8, PW-5, PW-7, AU-1, AU-2)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import argon2
+import attrs
+import pytest
+
+from conftest import CHEAP_HASHING
+from securepractice import (
+    CorruptHash,
+    Credential,
+    FakeClock,
+    HashParameters,
+    InvalidState,
+    InvalidToken,
+    LinkRules,
+    MemoryStorage,
+    Messaging,
+    Outbox,
+    PasswordHasher,
+    Practice,
+    RegistrationStatus,
+    Settings,
+    SignInRules,
+    SQLiteStorage,
+    StorageError,
+    User,
+)
+from securepractice.accounts._service import AccountContext
+from securepractice.accounts.signin import (
+    INVALID_CREDENTIALS_MESSAGE,
+    SignInActions,
+    SignInOutcome,
+    SignInReason,
+)
+from securepractice.storage.faults import FaultyStorage
+from securepractice.storage.ports import Storage
+
+PASSWORD = "Sunshine-2026"
+EMAIL = "dr.smith@example.com"
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    storage: Storage = (
+        MemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "portal.db")
+    )
+    yield storage
+    storage.close()
+
+
+def make_context(
+    store: Storage, clock: FakeClock, sign_in: SignInRules | None = None
+) -> AccountContext:
+    return AccountContext(
+        storage=store,
+        messaging=Messaging.using(Outbox()),
+        settings=Settings(
+            hashing=CHEAP_HASHING,
+            links=LinkRules(base_url="https://portal.example"),
+            sign_in=sign_in or SignInRules(),
+        ),
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def context(store: Storage, clock: FakeClock) -> AccountContext:
+    return make_context(store, clock)
+
+
+@pytest.fixture
+def accounts(context: AccountContext) -> SignInActions:
+    return SignInActions(context)
+
+
+def add_user(
+    context: AccountContext, email: str = EMAIL, password: str | None = PASSWORD, **fields: object
+) -> User:
+    """A registered user of a new practice, with a password set now."""
+    now = context.clock.now()
+    practice = Practice(id=f"p-{email}", name="Smile Dental", created_at=now)
+    user = User(
+        id=f"u-{email}",
+        practice_id=practice.id,
+        email=email,
+        status=RegistrationStatus.REGISTERED,
+        created_at=now,
+        **fields,  # type: ignore[arg-type]
+    )
+    with context.storage.unit_of_work() as uow:
+        uow.practices.add(practice)
+        uow.users.add(user)
+        if password is not None:
+            stored = context.hasher.hash(password)
+            uow.credentials.put(Credential(user_id=user.id, password_hash=stored, set_at=now))
+    return user
+
+
+def failures(context: AccountContext, user: User) -> int:
+    with context.storage.unit_of_work() as uow:
+        return uow.sign_in_failures.count(user.id)
+
+
+def stored_user(context: AccountContext, user: User) -> User:
+    with context.storage.unit_of_work() as uow:
+        found = uow.users.get(user.id)
+    assert found is not None
+    return found
+
+
+def audit_actions(context: AccountContext, user: User | None = None) -> list[tuple[str, str]]:
+    with context.storage.unit_of_work() as uow:
+        events = uow.audit.events(subject_id=user.id if user else None)
+    return [(e.action, e.outcome) for e in events]
+
+
+# --- sign-in and LK-3 ------------------------------------------------------------------
+
+
+def test_right_password_signs_in_with_a_session(
+    context: AccountContext, accounts: SignInActions
+) -> None:
+    """LK-3: a user signs in with the right password, in any case of the email."""
+    user = add_user(context)
+    result = accounts.sign_in(email="  Dr.Smith@EXAMPLE.com ", password=PASSWORD)
+    assert result.ok
+    assert (result.outcome, result.reason, result.user_id) == (
+        SignInOutcome.OK,
+        SignInReason.OK,
+        user.id,
+    )
+    assert result.session_token is not None
+    status = accounts.touch_session(result.session_token)
+    assert status.user_id == user.id
+    assert not status.must_change_password
+    assert ("sign_in", "ok") in audit_actions(context, user)
+
+
+def test_lk_3_success_clears_the_failure_count(
+    context: AccountContext, accounts: SignInActions
+) -> None:
+    """LK-3: with 4 failures on record, the right password still signs in and clears them."""
+    user = add_user(context)
+    for _ in range(4):
+        assert not accounts.sign_in(email=EMAIL, password="Wrong-2026").ok
+    assert failures(context, user) == 4
+    assert accounts.sign_in(email=EMAIL, password=PASSWORD).ok
+    assert failures(context, user) == 0
+    for _ in range(4):
+        accounts.sign_in(email=EMAIL, password="Wrong-2026")
+    assert not stored_user(context, user).locked  # the count started again from zero
+
+
+# --- LK-1, LK-2 --------------------------------------------------------------------------
+
+
+def test_lk_1_five_wrong_passwords_lock_and_the_right_one_is_refused(
+    context: AccountContext, accounts: SignInActions
+) -> None:
+    """LK-1: the fifth consecutive failure locks; then even the right password is refused."""
+    user = add_user(context)
+    reasons = [accounts.sign_in(email=EMAIL, password=f"Wrong-{i}!").reason for i in range(5)]
+    assert reasons == [SignInReason.WRONG_PASSWORD] * 5
+    assert stored_user(context, user).locked
+    refused = accounts.sign_in(email=EMAIL, password=PASSWORD)
+    assert refused.outcome is SignInOutcome.INVALID_CREDENTIALS
+    assert refused.reason is SignInReason.LOCKED
+    assert refused.session_token is None
+    assert ("account.locked", "ok") in audit_actions(context, user)
+
+
+def test_lk_1_lockout_threshold_is_a_setting(store: Storage, clock: FakeClock) -> None:
+    """LK-1: with a threshold of 3, the third failure locks."""
+    context = make_context(store, clock, sign_in=SignInRules(max_failed_sign_ins=3))
+    user = add_user(context)
+    accounts = SignInActions(context)
+    for _ in range(2):
+        accounts.sign_in(email=EMAIL, password="Wrong-2026")
+    assert not stored_user(context, user).locked
+    accounts.sign_in(email=EMAIL, password="Wrong-2026")
+    assert stored_user(context, user).locked
+
+
+def test_lk_6_locking_revokes_every_session(
+    context: AccountContext, accounts: SignInActions
+) -> None:
+    """LK-6: a lock revokes every session of the user."""
+    add_user(context)
+    token = accounts.sign_in(email=EMAIL, password=PASSWORD).session_token
+    assert token is not None
+    for _ in range(5):
+        accounts.sign_in(email=EMAIL, password="Wrong-2026")
+    with pytest.raises(InvalidToken):
+        accounts.touch_session(token)
+
+
+def test_lk_2_unlocking_clears_the_failure_count(
+    context: AccountContext, accounts: SignInActions
+) -> None:
+    """LK-2: after an unlock (here by a reset's effect on the records) sign-in works again."""
+    user = add_user(context)
+    for _ in range(5):
+        accounts.sign_in(email=EMAIL, password="Wrong-2026")
+    locked = stored_user(context, user)
+    with context.storage.unit_of_work() as uow:
+        uow.users.update(attrs.evolve(locked, locked=False))
+        uow.sign_in_failures.reset(user.id)
+    assert accounts.sign_in(email=EMAIL, password=PASSWORD).ok
+
+
+# --- LK-4 --------------------------------------------------------------------------------
+
+
+def test_lk_4_no_attempt_after_the_threshold_is_checked(
+    context: AccountContext, accounts: SignInActions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LK-4: attempts past the fifth verify only the dummy hash, never the user's."""
+    add_user(context)
+    real_hash = _stored_hash(context)
+    checked: list[str] = []
+    original = argon2.PasswordHasher.verify
+
+    def spy(self: argon2.PasswordHasher, stored: str, password: bytes) -> bool:
+        checked.append(stored)
+        return original(self, stored, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", spy)
+    for _ in range(8):
+        accounts.sign_in(email=EMAIL, password="Wrong-2026")
+    assert len(checked) == 8  # every attempt costs one verification (LK-5)
+    assert checked.count(real_hash) == 5
+
+
+def _stored_hash(context: AccountContext) -> str:
+    with context.storage.unit_of_work() as uow:
+        user = uow.users.get_by_email(EMAIL)
+        assert user is not None
+        credential = uow.credentials.get(user.id)
+    assert credential is not None
+    return credential.password_hash
+
+
+def test_lk_4_simultaneous_wrong_attempts_are_counted_exactly(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LK-4: 100 simultaneous wrong sign-ins on SQLite count 100; at most 5 check the hash."""
+    store = SQLiteStorage(tmp_path / "portal.db")
+    context = make_context(store, clock)
+    user = add_user(context)
+    real_hash = _stored_hash(context)
+    accounts = SignInActions(context)
+    checked: list[str] = []
+    lock = threading.Lock()
+    original = argon2.PasswordHasher.verify
+
+    def spy(self: argon2.PasswordHasher, stored: str, password: bytes) -> bool:
+        with lock:
+            checked.append(stored)
+        return original(self, stored, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", spy)
+    start = threading.Barrier(100, timeout=30)
+
+    def attempt() -> None:
+        start.wait()
+        accounts.sign_in(email=EMAIL, password="Wrong-2026")
+
+    threads = [threading.Thread(target=attempt) for _ in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert failures(context, user) == 100
+    assert checked.count(real_hash) <= 5
+    assert len(checked) == 100
+    assert stored_user(context, user).locked
+    store.close()
+
+
+# --- LK-5 --------------------------------------------------------------------------------
+
+
+def test_lk_5_unknown_wrong_and_locked_look_the_same(
+    context: AccountContext, accounts: SignInActions
+) -> None:
+    """LK-5: one public outcome and message for all three; the true reason is separate."""
+    add_user(context)
+    add_user(context, "locked@example.com", locked=True)
+    add_user(context, "invited@example.com", password=None)
+    results = {
+        "unknown": accounts.sign_in(email="nobody@example.com", password=PASSWORD),
+        "malformed": accounts.sign_in(email="not an email", password=PASSWORD),
+        "wrong": accounts.sign_in(email=EMAIL, password="Wrong-2026"),
+        "locked": accounts.sign_in(email="locked@example.com", password=PASSWORD),
+        "invited": accounts.sign_in(email="invited@example.com", password=PASSWORD),
+    }
+    for result in results.values():
+        assert result.outcome is SignInOutcome.INVALID_CREDENTIALS
+        assert result.message == INVALID_CREDENTIALS_MESSAGE
+        assert result.session_token is None
+    for word in ("email", "password", "locked", "reset"):
+        assert word in INVALID_CREDENTIALS_MESSAGE
+    assert results["unknown"].reason is SignInReason.UNKNOWN_USER
+    assert results["malformed"].reason is SignInReason.UNKNOWN_USER
+    assert results["wrong"].reason is SignInReason.WRONG_PASSWORD
+    assert results["locked"].reason is SignInReason.LOCKED
+    assert results["invited"].reason is SignInReason.NOT_REGISTERED
+    outcomes = {outcome for _, outcome in audit_actions(context)}
+    assert {"unknown_user", "wrong_password", "locked", "not_registered"} <= outcomes
+
+
+def test_lk_5_every_path_spends_one_verification_at_the_same_parameters(
+    context: AccountContext, accounts: SignInActions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LK-5: unknown, wrong and locked each verify exactly one hash with the same parameters."""
+    add_user(context)
+    add_user(context, "locked@example.com", locked=True)
+    seen: list[str] = []
+    original = argon2.PasswordHasher.verify
+
+    def spy(self: argon2.PasswordHasher, stored: str, password: bytes) -> bool:
+        seen.append(stored)
+        return original(self, stored, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", spy)
+    for email in ("nobody@example.com", EMAIL, "locked@example.com"):
+        seen.clear()
+        accounts.sign_in(email=email, password="Wrong-2026")
+        assert len(seen) == 1, email
+        assert argon2.extract_parameters(seen[0]) == argon2.extract_parameters(
+            _stored_hash(context)
+        )
+
+
+# --- LK-6, LK-7 ------------------------------------------------------------------------
+
+
+def test_lk_6_idle_29_minutes_stays_signed_in_31_minutes_signs_out(
+    context: AccountContext, accounts: SignInActions, clock: FakeClock
+) -> None:
+    """LK-6: journey (e): 29 idle minutes are fine, 31 end the session."""
+    add_user(context)
+    token = accounts.sign_in(email=EMAIL, password=PASSWORD).session_token
+    assert token is not None
+    clock.advance(minutes=29)
+    accounts.touch_session(token)
+    clock.advance(minutes=29)
+    accounts.touch_session(token)
+    clock.advance(minutes=31)
+    with pytest.raises(InvalidToken) as caught:
+        accounts.touch_session(token)
+    assert caught.value.code == "session.invalid"
+    clock.advance(minutes=1)
+    with pytest.raises(InvalidToken):  # an ended session stays ended
+        accounts.touch_session(token)
+
+
+def test_lk_6_background_requests_do_not_extend_the_session(
+    context: AccountContext, accounts: SignInActions, clock: FakeClock
+) -> None:
+    """LK-6: polling every 5 minutes does not keep an idle user signed in."""
+    add_user(context)
+    token = accounts.sign_in(email=EMAIL, password=PASSWORD).session_token
+    assert token is not None
+    for _ in range(5):
+        clock.advance(minutes=5)
+        accounts.touch_session(token, background=True)
+    clock.advance(minutes=5)
+    with pytest.raises(InvalidToken):
+        accounts.touch_session(token, background=True)
+
+
+def test_lk_7_twelve_hours_of_activity_sign_out(
+    context: AccountContext, accounts: SignInActions, clock: FakeClock
+) -> None:
+    """LK-7: journey (e): active every 20 minutes, still signed out after 12 hours."""
+    add_user(context)
+    token = accounts.sign_in(email=EMAIL, password=PASSWORD).session_token
+    assert token is not None
+    for _ in range(35):  # 11 h 40 min
+        clock.advance(minutes=20)
+        status = accounts.touch_session(token)
+    assert status.ends_at == status.idle_until - timedelta(minutes=30) + timedelta(minutes=20)
+    clock.advance(minutes=20)
+    with pytest.raises(InvalidToken):
+        accounts.touch_session(token)
+
+
+def test_lk_6_sign_out_ends_the_session(context: AccountContext, accounts: SignInActions) -> None:
+    add_user(context)
+    token = accounts.sign_in(email=EMAIL, password=PASSWORD).session_token
+    assert token is not None
+    accounts.sign_out(token)
+    accounts.sign_out(token)  # twice is fine
+    with pytest.raises(InvalidToken):
+        accounts.touch_session(token)
+    with pytest.raises(InvalidToken):
+        accounts.touch_session("a-token-nobody-was-given")
+    accounts.sign_out("a-token-nobody-was-given")
+    assert ("sign_out", "ok") in audit_actions(context)
+
+
+def test_lk_6_session_tokens_are_stored_only_hashed(
+    context: AccountContext, accounts: SignInActions
+) -> None:
+    user = add_user(context)
+    token = accounts.sign_in(email=EMAIL, password=PASSWORD).session_token
+    assert token is not None
+    assert len(token.reveal()) >= 22
+    assert token.reveal() not in repr(token)
+    with context.storage.unit_of_work() as uow:
+        revoked = uow.sessions.revoke_all(user.id)
+    assert revoked == 1
+
+
+# --- PW-5, PW-7 --------------------------------------------------------------------------
+
+
+def test_pw_5_an_expired_password_reaches_only_the_change_of_password(
+    context: AccountContext, accounts: SignInActions, clock: FakeClock
+) -> None:
+    """PW-5: 90 days on, sign-in succeeds only as far as "must change password"."""
+    add_user(context)
+    clock.advance(days=90)
+    result = accounts.sign_in(email=EMAIL, password=PASSWORD)
+    assert result.outcome is SignInOutcome.PASSWORD_EXPIRED
+    assert not result.ok
+    assert result.session_token is not None
+    assert accounts.touch_session(result.session_token).must_change_password
+    with context.storage.unit_of_work() as uow:
+        with pytest.raises(InvalidState) as caught:
+            accounts._signed_in(uow, result.session_token, clock.now())
+        session, _ = accounts._signed_in(
+            uow, result.session_token, clock.now(), allow_expired_password=True
+        )
+    assert caught.value.code == "password.expired"
+    assert session.user_id == result.user_id
+
+
+def test_pw_7_a_hash_with_old_parameters_is_upgraded_at_sign_in(
+    store: Storage, clock: FakeClock
+) -> None:
+    """PW-7: after a successful sign-in, the stored hash uses the current parameters."""
+    old = make_context(store, clock)
+    add_user(old)
+    before = _stored_hash(old)
+    stronger = HashParameters(time_cost=2, memory_cost=16, parallelism=1)
+    new = attrs.evolve(old, hasher=PasswordHasher(stronger))
+    accounts = SignInActions(new)
+    assert not accounts.sign_in(email=EMAIL, password="Wrong-2026").ok
+    assert _stored_hash(new) == before  # a failed sign-in never rehashes
+    assert accounts.sign_in(email=EMAIL, password=PASSWORD).ok
+    after = _stored_hash(new)
+    assert after != before
+    assert argon2.extract_parameters(after).time_cost == 2
+    assert ("password.rehashed", "ok") in audit_actions(new, add_user_id(new))
+    assert accounts.sign_in(email=EMAIL, password=PASSWORD).ok
+
+
+def add_user_id(context: AccountContext) -> User:
+    with context.storage.unit_of_work() as uow:
+        user = uow.users.get_by_email(EMAIL)
+    assert user is not None
+    return user
+
+
+# --- LK-8 --------------------------------------------------------------------------------
+
+
+def test_lk_8_storage_outage_fails_closed_and_loses_no_count(
+    store: Storage, clock: FakeClock
+) -> None:
+    """LK-8: while storage is down nobody gets in, and the counts are intact after."""
+    faulty = FaultyStorage(store)
+    context = make_context(faulty, clock)
+    user = add_user(context)
+    accounts = SignInActions(context)
+    accounts.sign_in(email=EMAIL, password="Wrong-2026")
+    faulty.start_outage()
+    for password in (PASSWORD, "Wrong-2026"):
+        with pytest.raises(StorageError):
+            accounts.sign_in(email=EMAIL, password=password)
+    faulty.end_outage()
+    assert failures(context, user) == 1
+    assert accounts.sign_in(email=EMAIL, password=PASSWORD).ok
+
+
+def test_lk_8_a_corrupt_hash_fails_closed_and_is_not_counted(
+    context: AccountContext, accounts: SignInActions
+) -> None:
+    """LK-8: an unreadable stored hash is an error, not a wrong password and not a success."""
+    user = add_user(context)
+    with context.storage.unit_of_work() as uow:
+        uow.credentials.put(
+            Credential(
+                user_id=user.id, password_hash="$argon2id$v=19$m=8", set_at=context.clock.now()
+            )
+        )
+    with pytest.raises(CorruptHash):
+        accounts.sign_in(email=EMAIL, password=PASSWORD)
+    assert failures(context, user) == 0
+    assert ("sign_in", "corrupt_hash") in audit_actions(context, user)
+
+
+def test_deactivated_users_cannot_sign_in(context: AccountContext, accounts: SignInActions) -> None:
+    add_user(context, deactivated=True)
+    result = accounts.sign_in(email=EMAIL, password=PASSWORD)
+    assert result.outcome is SignInOutcome.INVALID_CREDENTIALS
+    assert result.reason is SignInReason.DEACTIVATED
+
+
+# --- AU-1, AU-2 ------------------------------------------------------------------------
+
+
+def test_au_1_and_au_2_sign_in_events_name_the_user_and_hold_no_secret(
+    context: AccountContext, accounts: SignInActions
+) -> None:
+    """AU-1: sign-in success, failure and lockout are audited; AU-2: no secret in them."""
+    user = add_user(context)
+    token = accounts.sign_in(email=EMAIL, password=PASSWORD).session_token
+    assert token is not None
+    for _ in range(5):
+        accounts.sign_in(email=EMAIL, password="Wrong-2026")
+    with context.storage.unit_of_work() as uow:
+        events = uow.audit.events(subject_id=user.id)
+    assert {e.action for e in events} >= {"sign_in", "account.locked"}
+    assert all(e.practice_id == user.practice_id for e in events)
+    secrets = (PASSWORD, "Wrong-2026", token.reveal(), _stored_hash(context))
+    for event in events:
+        for secret in secrets:
+            assert secret not in repr(event)
