@@ -1,0 +1,124 @@
+"""Sign-in on SQLite: the library's cost over one argon2 verify, and LK-5 timing.
+
+Two figures:
+
+* a sign-in with the right password at the default argon2 parameters, as a
+  ratio to one bare ``argon2`` verify with the same parameters (the
+  library's own work should add at most 5%);
+* the median time of unknown-email, wrong-password and locked-account
+  sign-ins over 1,000 samples each, with cheap argon2 parameters so that
+  the library's own work is what is compared, and their differences.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import argon2
+
+from securepractice import (
+    Credential,
+    FakeClock,
+    HashParameters,
+    LinkRules,
+    Messaging,
+    Outbox,
+    Practice,
+    RegistrationStatus,
+    Settings,
+    SQLiteStorage,
+    User,
+)
+from securepractice.accounts._service import AccountContext
+from securepractice.accounts.signin import SignInActions
+
+PASSWORD = "Sunshine-2026"
+SAMPLES = 1000
+
+
+def timed(action: Callable[[], object], count: int) -> list[float]:
+    """Wall times of ``count`` runs of ``action``, in milliseconds."""
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def portal(folder: Path, hashing: HashParameters) -> tuple[SignInActions, AccountContext]:
+    now = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
+    context = AccountContext(
+        storage=SQLiteStorage(folder / "portal.db"),
+        messaging=Messaging.using(Outbox()),
+        settings=Settings(hashing=hashing, links=LinkRules(base_url="https://portal.example")),
+        clock=FakeClock(now),
+    )
+    with context.storage.unit_of_work() as uow:
+        uow.practices.add(Practice(id="p1", name="Smile Dental", created_at=now))
+        for name, locked in (("dr", False), ("locked", True)):
+            uow.users.add(
+                User(
+                    id=name,
+                    practice_id="p1",
+                    email=f"{name}@example.com",
+                    status=RegistrationStatus.REGISTERED,
+                    locked=locked,
+                    created_at=now,
+                )
+            )
+            uow.credentials.put(
+                Credential(user_id=name, password_hash=context.hasher.hash(PASSWORD), set_at=now)
+            )
+    return SignInActions(context), context
+
+
+def overhead(folder: Path) -> None:
+    params = HashParameters()
+    accounts, _ = portal(folder, params)
+    bare = argon2.PasswordHasher(
+        time_cost=params.time_cost, memory_cost=params.memory_cost, parallelism=params.parallelism
+    )
+    stored = bare.hash(PASSWORD)
+    verify_ms: list[float] = []
+    sign_in_ms: list[float] = []
+    for _ in range(25):  # interleaved, so that load on the machine hits both alike
+        verify_ms += timed(lambda: bare.verify(stored, PASSWORD), 1)
+        sign_in_ms += timed(lambda: accounts.sign_in(email="dr@example.com", password=PASSWORD), 1)
+    verify = statistics.median(verify_ms)
+    sign_in = statistics.median(sign_in_ms)
+    print(
+        f"default parameters: bare argon2 verify {verify:.1f} ms, sign-in {sign_in:.1f} ms,"
+        f" ratio {sign_in / verify:.3f} (library adds {sign_in - verify:.2f} ms)"
+    )
+
+
+def comparable_paths(folder: Path) -> None:
+    accounts, _ = portal(folder, HashParameters(time_cost=1, memory_cost=8, parallelism=1))
+    cases = {
+        "unknown email": ("nobody@example.com", PASSWORD),
+        "wrong password": ("dr@example.com", "Wrong-2026"),
+        "locked account": ("locked@example.com", PASSWORD),
+    }
+    medians = {}
+    for label, (email, password) in cases.items():
+        samples = timed(lambda e=email, p=password: accounts.sign_in(email=e, password=p), SAMPLES)
+        medians[label] = statistics.median(samples)
+        print(f"{label}: median {medians[label]:.3f} ms over {SAMPLES} sign-ins")
+    spread = max(medians.values()) - min(medians.values())
+    print(f"largest difference between medians: {spread:.3f} ms (cheap argon2 parameters)")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+        overhead(Path(one))
+        comparable_paths(Path(two))
+
+
+if __name__ == "__main__":
+    main()
