@@ -35,7 +35,8 @@ class AccountContext:
     """Everything a service needs from the world, built once by `Portal`.
 
     ``terms_version`` is the version of the Terms of Use users accept now
-    (RG-3); ``portal_name`` is how messages name the portal.
+    (RG-3); ``portal_name`` is the proper name messages give the portal
+    ("Your Practice Portal verification code is ...").
     """
 
     storage: Storage
@@ -49,7 +50,7 @@ class AccountContext:
         default=attrs.Factory(lambda self: PasswordPolicy(self.settings.password), takes_self=True)
     )
     terms_version: str = "1"
-    portal_name: str = "the practice portal"
+    portal_name: str = "Practice Portal"
 
 
 class ServiceBase:
