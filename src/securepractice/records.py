@@ -164,6 +164,8 @@ class Challenge:
     grows by one with every change, so that storage can save a change only
     over the value it was computed from (compare-and-set): two simultaneous
     entries then count two wrong attempts, and one code verifies once.
+    ``phone_kind`` is set only for a new-phone verification (PF-4): the field
+    ("phone" or "cell") the verified number goes into.
     """
 
     id: str
@@ -177,6 +179,7 @@ class Challenge:
     wrong_attempts: int = 0
     state: ChallengeState = ChallengeState.ACTIVE
     version: int = 0
+    phone_kind: PhoneKind | None = None
 
 
 @attrs.frozen(kw_only=True)
