@@ -18,11 +18,12 @@ from securepractice.errors import DeliveryFailed
 from securepractice.messaging.ports import EmailMessage, Messaging
 from securepractice.policy.hashing import PasswordHasher
 from securepractice.policy.password import PasswordPolicy
-from securepractice.records import AuditEvent, User
+from securepractice.records import AuditEvent, Challenge, ChallengeState, User
 from securepractice.settings import Settings
 from securepractice.storage.ports import Storage, UnitOfWork
+from securepractice.verification import codes
 
-__all__ = ["AccountContext", "ServiceBase", "new_id"]
+__all__ = ["AccountContext", "ServiceBase", "new_id", "void_undelivered_code"]
 
 
 def new_id() -> str:
@@ -112,3 +113,18 @@ class ServiceBase:
         except DeliveryFailed as failure:
             on_failure(failure)
             raise
+
+
+def void_undelivered_code(uow: UnitOfWork, sent: Challenge) -> None:
+    """In ``uow``, void the code of ``sent`` if it is still the one whose delivery failed (VF-10).
+
+    A verification that moved on meanwhile (verified, re-sent, ended) is
+    left as it is.
+    """
+    stored = uow.challenges.get(sent.id)
+    if (
+        stored is not None
+        and stored.state is ChallengeState.ACTIVE
+        and stored.version == sent.version
+    ):
+        uow.challenges.update(codes.delivery_failed(stored))
