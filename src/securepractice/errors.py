@@ -19,6 +19,7 @@ __all__ = [
     "InvalidState",
     "InvalidToken",
     "NotFound",
+    "PaymentFailed",
     "PermissionDenied",
     "RateLimited",
     "SecurePracticeError",
@@ -144,3 +145,9 @@ class CorruptHash(SecurePracticeError):
     """A stored password hash cannot be read: it is truncated, altered or not argon2."""
 
     default_code = "hash.corrupt"
+
+
+class PaymentFailed(SecurePracticeError):
+    """The payment processor refused or could not make a charge; nothing was granted."""
+
+    default_code = "payment.failed"
