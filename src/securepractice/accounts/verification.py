@@ -312,12 +312,10 @@ class VerificationActions(LinkFlow):
     def _open_challenge(self, step: LinkStep, *, allow_closed: bool = False) -> Challenge:
         """Return the verification the user is in on this link.
 
-        Out of order when two-step verification is off, or (unless
-        ``allow_closed``, for entering a code) when it is already done.
+        ``allow_closed`` (for entering a code) also returns one that ended,
+        so that its outcome can say so.
         """
-        due = step.user.two_step_enabled if allow_closed else self._verification_due(step)
-        if not due:
-            raise out_of_order()
+        self._require_verification_step(step, allow_done=allow_closed)
         latest = step.uow.challenges.latest(step.user.id, step.purpose)
         if latest is None or latest.issued_at < step.link.created_at:
             raise InvalidState(
@@ -331,6 +329,18 @@ class VerificationActions(LinkFlow):
             )
         return latest
 
+    def _require_verification_step(self, step: LinkStep, *, allow_done: bool) -> None:
+        """Refuse, as out of order, a code action at any other step than "Verify your Identity".
+
+        On an invitation the phones come first (RG-2); with two-step off there
+        is no such step (VF-9); once a code was verified it is behind the user,
+        except that entering a code may still say "already verified".
+        """
+        no_phones = step.link.purpose is TokenPurpose.INVITATION and not step.user.phones
+        due = step.user.two_step_enabled if allow_done else self._verification_due(step)
+        if no_phones or not due:
+            raise out_of_order()
+
     def _send(
         self,
         token: str | Secret[str],
@@ -340,10 +350,7 @@ class VerificationActions(LinkFlow):
         """Issue a code in one unit (counting the send, VF-8), then deliver it after commit."""
         rules = self._context.settings.verification
         with self._link_unit(token, None) as step:
-            if step.link.purpose is TokenPurpose.INVITATION and not step.user.phones:
-                raise out_of_order()
-            if not self._verification_due(step):
-                raise out_of_order()
+            self._require_verification_step(step, allow_done=False)
             since = codes.send_window_start(now=step.now, rules=rules)
             issued = make(step, step.uow.code_sends.sends_since(step.user.id, since))
             # Every send counts toward the limit, delivered or not (VF-8, VF-10).

@@ -1,0 +1,373 @@
+"""Registration rules one by one: order, one link error, identity and inputs (RG-1..RG-6, ID)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from accounts.link_flows import Flows
+from securepractice import (
+    AlreadyExists,
+    DeliveryFailed,
+    InvalidInput,
+    InvalidState,
+    InvalidToken,
+    LinkRules,
+    NotFound,
+    Settings,
+    SettingsError,
+)
+from securepractice.accounts._service import AccountContext
+from securepractice.accounts.registration import RegistrationActions, RegistrationStage
+from securepractice.records import Purpose, RegistrationStatus, TokenPurpose, User
+from securepractice.storage.ports import Storage
+from securepractice.verification import tokens
+from securepractice.verification.tokens import INVALID_LINK_MESSAGE
+
+PASSWORD = "Bright-Smile-2026"
+CELL = "+12025550143"
+
+
+def _snapshot(store: Storage, user_id: str) -> tuple[object, ...]:
+    """Everything a registration step may change for the user."""
+    with store.unit_of_work() as uow:
+        return (
+            uow.users.get(user_id),
+            tuple(uow.terms.list_for_user(user_id)),
+            uow.credentials.get(user_id),
+            uow.challenges.latest(user_id, Purpose.REGISTRATION),
+            len(uow.audit.events()),
+        )
+
+
+def _invited(flows: Flows, **changes: object) -> tuple[User, str]:
+    practice = flows.practice()
+    user = flows.registration.invite(practice_id=practice.id, email="dana@smile.example")
+    if changes:
+        user = flows.update_user(user.id, **changes)
+    return user, flows.token("dana@smile.example")
+
+
+def _out_of_order(flows: Flows, user: User, action: Callable[[], object]) -> None:
+    before = _snapshot(flows.store, user.id)
+    sent = len(flows.outbox.sms) + len(flows.outbox.calls)
+    with pytest.raises(InvalidState) as refused:
+        action()
+    assert refused.value.code == "flow.out_of_order"
+    assert _snapshot(flows.store, user.id) == before
+    assert len(flows.outbox.sms) + len(flows.outbox.calls) == sent
+
+
+def test_rg_2_nothing_after_the_phones_before_them(flows: Flows) -> None:
+    user, token = _invited(flows)
+    options = flows.verification.delivery_options(token)
+    assert options == ()
+    reg, ver = flows.registration, flows.verification
+    _out_of_order(flows, user, lambda: reg.accept_terms(token, version="1"))
+    _out_of_order(
+        flows, user, lambda: reg.set_password(token, password=PASSWORD, confirmation=PASSWORD)
+    )
+    _out_of_order(flows, user, lambda: ver.verify_code(token, code="123456"))
+    _out_of_order(flows, user, lambda: ver.resend_code(token))
+
+
+def test_rg_2_no_terms_or_password_before_the_code(flows: Flows) -> None:
+    user, token = _invited(flows)
+    flows.registration.add_phones(token, cell=CELL)
+    reg = flows.registration
+    _out_of_order(flows, user, lambda: reg.accept_terms(token, version="1"))
+    _out_of_order(
+        flows, user, lambda: reg.set_password(token, password=PASSWORD, confirmation=PASSWORD)
+    )
+
+
+def test_rg_2_no_password_before_the_terms_and_no_going_back(flows: Flows) -> None:
+    user, token = _invited(flows)
+    step = flows.registration.add_phones(token, cell=CELL)
+    flows.verification.send_code(token, option=step.delivery_options[0])
+    flows.verification.verify_code(token, code=flows.outbox.last_code(CELL))
+    reg, ver = flows.registration, flows.verification
+    _out_of_order(
+        flows, user, lambda: reg.set_password(token, password=PASSWORD, confirmation=PASSWORD)
+    )
+    _out_of_order(flows, user, lambda: reg.add_phones(token, phone=CELL))
+    _out_of_order(flows, user, lambda: ver.send_code(token, option=step.delivery_options[0]))
+    _out_of_order(flows, user, lambda: ver.resend_code(token))
+    reg.accept_terms(token, version="1")
+    _out_of_order(flows, user, lambda: reg.accept_terms(token, version="1"))
+
+
+def test_rg_2_phones_can_be_corrected_until_verified(flows: Flows) -> None:
+    user, token = _invited(flows)
+    step = flows.registration.add_phones(token, cell="+1 202 555 0100")
+    flows.verification.send_code(token, option=step.delivery_options[0])
+    step = flows.registration.add_phones(token, cell=CELL)
+    assert step.stage is RegistrationStage.VERIFY
+    assert {o.destination for o in step.delivery_options} == {CELL}
+    with pytest.raises(InvalidState) as ended:
+        flows.verification.resend_code(token)
+    assert ended.value.code == "verification.not_active"
+    assert flows.user(user.id).phones[0].number == CELL
+
+
+def test_rg_3_terms_are_recorded_with_version_and_time(flows: Flows) -> None:
+    user, token = _invited(flows, two_step_enabled=False)
+    flows.registration.add_phones(token, cell=CELL)
+    with pytest.raises(InvalidInput) as outdated:
+        flows.registration.accept_terms(token, version="0")
+    assert outdated.value.code == "terms.outdated"
+    assert outdated.value.field == "version"
+    flows.clock.advance(minutes=3)
+    flows.registration.accept_terms(token, version="1")
+    with flows.store.unit_of_work() as uow:
+        accepted = uow.terms.list_for_user(user.id)
+    assert [(a.version, a.accepted_at) for a in accepted] == [("1", flows.clock.now())]
+
+
+def test_rg_6_unknown_expired_used_superseded_links_give_one_error(flows: Flows) -> None:
+    practice = flows.practice()
+    refusals: list[InvalidToken] = []
+
+    def refused(token: str) -> None:
+        with pytest.raises(InvalidToken) as error:
+            flows.registration.open_invitation(token)
+        refusals.append(error.value)
+
+    # superseded
+    flows.registration.invite(practice_id=practice.id, email="a@smile.example")
+    old = flows.token("a@smile.example")
+    flows.registration.invite(practice_id=practice.id, email="a@smile.example")
+    refused(old)
+    # used
+    user = flows.registration.invite(practice_id=practice.id, email="b@smile.example")
+    flows.update_user(user.id, two_step_enabled=False)
+    used = flows.token("b@smile.example")
+    flows.registration.add_phones(used, cell=CELL)
+    flows.registration.accept_terms(used, version="1")
+    flows.registration.set_password(used, password=PASSWORD, confirmation=PASSWORD)
+    refused(used)
+    # unknown, and not a token at all
+    refused("A" * 43)
+    refused("")
+    refused("é" * 10)
+    # a reset link is not an invitation
+    flows.reset.forgot_password(email="b@smile.example")
+    refused(flows.token("b@smile.example"))
+    # expired
+    flows.registration.invite(practice_id=practice.id, email="c@smile.example")
+    late = flows.token("c@smile.example")
+    flows.clock.advance(days=15)
+    refused(late)
+
+    assert {(e.message, e.code, str(e), repr(e)) for e in refusals} == {
+        (
+            INVALID_LINK_MESSAGE,
+            "token.invalid",
+            str(InvalidToken(INVALID_LINK_MESSAGE)),
+            repr(InvalidToken(INVALID_LINK_MESSAGE)),
+        )
+    }
+    reasons = [e.outcome for e in flows.events("invitation.refused")]
+    assert reasons == [
+        "superseded",
+        "used",
+        "unknown",
+        "unknown",
+        "unknown",
+        "wrong_purpose",
+        "expired",
+    ]
+
+
+@hypothesis_settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=80))
+def test_rg_6_any_text_that_was_never_issued_is_refused_alike(flows: Flows, text: str) -> None:
+    with pytest.raises(InvalidToken) as error:
+        flows.registration.open_invitation(text)
+    assert error.value.message == INVALID_LINK_MESSAGE
+
+
+def test_rg_6_a_deactivated_users_link_is_refused(flows: Flows) -> None:
+    user, token = _invited(flows, deactivated=True)
+    with pytest.raises(InvalidToken):
+        flows.registration.open_invitation(token)
+    assert flows.events("invitation.refused")[-1].outcome == "deactivated"
+    assert flows.events("invitation.refused")[-1].subject_id == user.id
+
+
+def test_rg_1_tokens_have_128_bits_and_are_stored_only_hashed(flows: Flows) -> None:
+    user, token = _invited(flows)
+    assert len(token) >= 22  # 16 bytes or more in URL-safe base64
+    with flows.store.unit_of_work() as uow:
+        record = uow.link_tokens.get(tokens.hash_token(token))
+    assert record is not None
+    assert record.user_id == user.id
+    assert record.purpose is TokenPurpose.INVITATION
+    assert token not in repr(record)
+
+
+def test_rg_1_set_password_loses_a_race_for_the_link(flows: Flows) -> None:
+    """An adapter that lets two completions race: the loser gets the one error, nothing stored."""
+    user, token = _invited(flows, two_step_enabled=False)
+    flows.registration.add_phones(token, cell=CELL)
+    flows.registration.accept_terms(token, version="1")
+    store = flows.store
+
+    class LosingUnit:
+        def __init__(self) -> None:
+            self.inner = store.unit_of_work()
+
+        def __enter__(self) -> object:
+            uow = self.inner.__enter__()
+            uow.link_tokens.consume = lambda *_a, **_k: None  # type: ignore[method-assign]
+            return uow
+
+        def __exit__(self, *exc: object) -> None:
+            self.inner.__exit__(*exc)  # type: ignore[arg-type]
+
+    racing = attrs.evolve(flows.context, storage=_Store(store, LosingUnit))
+    with pytest.raises(InvalidToken):
+        RegistrationActions(racing).set_password(token, password=PASSWORD, confirmation=PASSWORD)
+    assert flows.credential(user.id) is None
+    assert flows.user(user.id).status is RegistrationStatus.INVITED
+
+
+@attrs.frozen
+class _Store:
+    inner: Storage
+    unit: Callable[[], Any]
+
+    def unit_of_work(self) -> Any:
+        return self.unit()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_id_1_emails_are_normalised_and_malformed_ones_refused(flows: Flows) -> None:
+    practice = flows.practice()
+    user = flows.registration.invite(practice_id=practice.id, email="  Dr.Smith@Example.COM ")
+    assert user.email == "dr.smith@example.com"
+    assert flows.outbox.last_email("dr.smith@example.com").to == "dr.smith@example.com"
+    with pytest.raises(InvalidInput) as malformed:
+        flows.registration.invite(practice_id=practice.id, email="not an email")
+    assert malformed.value.code == "email.malformed"
+    assert malformed.value.field == "email"
+    assert len(flows.outbox.emails) == 1
+
+
+def test_id_2_an_email_of_another_practice_is_refused_and_nothing_changes(flows: Flows) -> None:
+    smile, other = flows.practice(), flows.practice("Other Dental")
+    user = flows.registration.invite(practice_id=smile.id, email="dana@smile.example")
+    token = flows.token("dana@smile.example")
+    before = _snapshot(flows.store, user.id)
+    with pytest.raises(AlreadyExists) as taken:
+        flows.registration.invite(practice_id=other.id, email="DANA@Smile.example")
+    assert taken.value.code == "user.email_taken"
+    assert _snapshot(flows.store, user.id) == before
+    assert len(flows.outbox.emails) == 1
+    with flows.store.unit_of_work() as uow:
+        assert uow.users.list_for_practice(other.id) == []
+    assert flows.registration.open_invitation(token).stage is RegistrationStage.PHONES
+
+
+def test_id_3_a_registered_user_cannot_be_invited_again(flows: Flows) -> None:
+    practice = flows.practice()
+    user = flows.registration.invite(practice_id=practice.id, email="dana@smile.example")
+    flows.update_user(user.id, status=RegistrationStatus.REGISTERED)
+    with pytest.raises(AlreadyExists) as registered:
+        flows.registration.invite(practice_id=practice.id, email="dana@smile.example")
+    assert registered.value.code == "user.already_registered"
+    assert len(flows.outbox.emails) == 1
+
+
+def test_id_2_an_unknown_practice_is_not_found(flows: Flows) -> None:
+    with pytest.raises(NotFound) as missing:
+        flows.registration.invite(practice_id="nope", email="dana@smile.example")
+    assert missing.value.code == "practice.not_found"
+    assert flows.outbox.emails == ()
+
+
+def test_id_2_a_practice_is_created_with_its_main_account_information(flows: Flows) -> None:
+    practice = flows.registration.create_practice(
+        name=" Smile Dental ", address=" 1 Main St ", phone="(202) 555-0143"
+    )
+    with flows.store.unit_of_work() as uow:
+        stored = uow.practices.get(practice.id)
+    assert stored == practice
+    assert (practice.name, practice.address, practice.phone) == (
+        "Smile Dental",
+        "1 Main St",
+        CELL,
+    )
+    assert flows.events("practice.created")[0].practice_id == practice.id
+    with pytest.raises(InvalidInput) as nameless:
+        flows.registration.create_practice(name="  ")
+    assert nameless.value.code == "practice.name_required"
+    with pytest.raises(InvalidInput) as bad_phone:
+        flows.registration.create_practice(name="X", phone="12")
+    assert bad_phone.value.field == "phone"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "code"),
+    [
+        ({}, "phone", "phone.required"),
+        ({"phone": " ", "cell": ""}, "phone", "phone.required"),
+        ({"phone": "+1 202 555 0143 ext. 12"}, "phone", "phone.has_extension"),  # VF-3
+        ({"cell": "+1 123 456 7890"}, "cell", "phone.not_valid"),  # VF-1
+        ({"cell": "call me"}, "cell", "phone.not_a_number"),
+    ],
+)
+def test_vf_1_vf_3_bad_numbers_are_refused_naming_the_field(
+    flows: Flows, fields: dict[str, str], field: str, code: str
+) -> None:
+    user, token = _invited(flows)
+    before = _snapshot(flows.store, user.id)
+    with pytest.raises(InvalidInput) as refused:
+        flows.registration.add_phones(token, **fields)
+    assert (refused.value.field, refused.value.code) == (field, code)
+    assert _snapshot(flows.store, user.id) == before
+
+
+def test_vf_1_an_inviters_bad_number_is_refused_before_anything_is_stored(flows: Flows) -> None:
+    practice = flows.practice()
+    with pytest.raises(InvalidInput) as refused:
+        flows.registration.invite(practice_id=practice.id, email="d@smile.example", cell="12")
+    assert refused.value.field == "cell"
+    with flows.store.unit_of_work() as uow:
+        assert uow.users.get_by_email("d@smile.example") is None
+
+
+def test_an_invitation_that_cannot_be_emailed_is_audited_and_can_be_sent_again(
+    flows: Flows,
+) -> None:
+    practice = flows.practice()
+    flows.outbox.fail_next("email")
+    with pytest.raises(DeliveryFailed) as failed:
+        flows.registration.invite(practice_id=practice.id, email="dana@smile.example")
+    assert failed.value.channel == "email"
+    event = flows.events("invitation.delivery_failed")[0]
+    assert (event.outcome, dict(event.detail)["channel"]) == ("delivery.failed", "email")
+    flows.registration.invite(practice_id=practice.id, email="dana@smile.example")
+    token = flows.token("dana@smile.example")
+    assert flows.registration.open_invitation(token).stage is RegistrationStage.PHONES
+
+
+def test_rs_5_no_invitation_without_the_portals_configured_address(
+    context: AccountContext, store: Storage
+) -> None:
+    unset = attrs.evolve(context, settings=Settings(links=LinkRules()))
+    actions = RegistrationActions(unset)
+    practice = actions.create_practice(name="Smile Dental")
+    with pytest.raises(SettingsError) as error:
+        actions.invite(practice_id=practice.id, email="dana@smile.example")
+    assert error.value.field == "base_url"
+    with store.unit_of_work() as uow:
+        assert uow.users.get_by_email("dana@smile.example") is None
