@@ -1,0 +1,344 @@
+"""Password reset as the "Forgot Password" help page tells it (RS-1..RS-5, VF-9, PW-4)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import attrs
+import pytest
+
+from accounts.link_flows import BASE_URL, Flows, token_of
+from securepractice import (
+    InvalidState,
+    InvalidToken,
+    LinkRules,
+    PasswordReport,
+    Settings,
+    SettingsError,
+)
+from securepractice.accounts._service import AccountContext
+from securepractice.accounts.reset import ResetActions, ResetStage
+from securepractice.accounts.signin import SignInActions, SignInOutcome, SignInReason
+from securepractice.policy.sessions import new_session
+from securepractice.records import Credential, Phone, PhoneKind, TokenPurpose, User
+from securepractice.storage.ports import Storage
+from securepractice.verification import tokens
+
+EMAIL = "dana@smile.example"
+OLD = "Old-Smile-2020"
+NEW = "New-Smile-2026"
+CELL = "+12025550143"
+
+
+def _registered(flows: Flows, *, two_step: bool = True, password: str = OLD) -> User:
+    """A registered user with a cell phone and ``password``, set now."""
+    practice = flows.practice()
+    user = flows.registration.invite(practice_id=practice.id, email=EMAIL, cell=CELL)
+    user = flows.update_user(user.id, two_step_enabled=two_step)
+    with flows.store.unit_of_work() as uow:
+        uow.credentials.put(
+            Credential(
+                user_id=user.id,
+                password_hash=flows.context.hasher.hash(password),
+                set_at=flows.clock.now(),
+            )
+        )
+    flows.outbox.clear()
+    return user
+
+
+def _ask(flows: Flows, email: str) -> object:
+    """Ask "Forgot Password" and return its answer, which must always be the same."""
+    forgot: Callable[..., object] = flows.reset.forgot_password
+    return forgot(email=email)
+
+
+def _verified_reset_token(flows: Flows) -> str:
+    """Steps 2-6: ask, open the email's link, get a text and enter its code."""
+    flows.reset.forgot_password(email=EMAIL)
+    token = flows.token(EMAIL)
+    step = flows.reset.open_reset_link(token)
+    assert step.stage is ResetStage.VERIFY
+    flows.verification.send_code(token, option=step.delivery_options[0])
+    assert flows.verification.verify_code(token, code=flows.outbox.last_code(CELL)).verified
+    return token
+
+
+def test_rs_2_a_lost_password_is_reset_after_a_code_and_the_user_signs_in(flows: Flows) -> None:
+    """RS-4 (lost password): the whole "Forgot Password" page, then the login page."""
+    user = _registered(flows)
+    assert _ask(flows, " Dana@Smile.Example ") is None
+    link = flows.link(EMAIL)
+    assert link.startswith(f"{BASE_URL}/reset-password?token=")  # RS-5
+    token = token_of(link)
+    step = flows.reset.open_reset_link(token)
+    assert step.stage is ResetStage.VERIFY
+    assert step.email == EMAIL
+
+    with pytest.raises(InvalidState) as early:
+        flows.reset.reset_password(token, password=NEW, confirmation=NEW)
+    assert early.value.code == "flow.out_of_order"
+
+    flows.verification.send_code(token, option=step.delivery_options[0])
+    assert flows.verification.verify_code(token, code=flows.outbox.last_code(CELL)).verified
+    assert flows.reset.open_reset_link(token).stage is ResetStage.PASSWORD
+
+    mismatch = flows.reset.reset_password(token, password=NEW, confirmation=NEW + "!")
+    assert mismatch.codes == ("password.mismatch",)
+    reused = flows.reset.reset_password(token, password=OLD, confirmation=OLD)
+    assert reused.codes == ("password.reused",)  # PW-4: the current one counts
+    report = flows.reset.reset_password(token, password=NEW, confirmation=NEW)
+    assert report.ok
+
+    credential = flows.credential(user.id)
+    assert credential is not None
+    assert flows.context.hasher.verify(credential.password_hash, NEW)
+    assert len(credential.history) == 1
+    assert flows.context.hasher.verify(credential.history[0], OLD)
+    notice = flows.outbox.last_email(EMAIL)
+    assert "password was changed" in notice.subject  # RS-3
+    with pytest.raises(InvalidToken):
+        flows.reset.open_reset_link(token)
+    signin = SignInActions(flows.context)
+    assert signin.sign_in(email=EMAIL, password=NEW).outcome is SignInOutcome.OK
+    assert signin.sign_in(email=EMAIL, password=OLD).outcome is SignInOutcome.INVALID_CREDENTIALS
+    assert flows.events("password.reset")[0].subject_id == user.id
+
+
+def test_d_forgot_password_for_an_unknown_email_answers_alike_and_sends_nothing(
+    flows: Flows,
+) -> None:
+    """RS-1: unknown, malformed and known emails all get None; only the known one gets mail."""
+    _registered(flows)
+    answers = [_ask(flows, address) for address in ("nobody@smile.example", "not an email", "")]
+    assert flows.outbox.emails == ()
+    answers.append(_ask(flows, EMAIL))
+    assert answers == [None, None, None, None]
+    assert [mail.to for mail in flows.outbox.emails] == [EMAIL]
+    requested = flows.events("password.reset_requested")
+    assert [(e.outcome, e.subject_id is None) for e in requested] == [
+        ("unknown_user", True),
+        ("unknown_user", True),
+        ("unknown_user", True),
+        ("ok", False),
+    ]
+
+
+def test_rs_1_an_invited_user_who_never_registered_is_sent_back_to_the_invitation(
+    flows: Flows,
+) -> None:
+    practice = flows.practice()
+    user = flows.registration.invite(practice_id=practice.id, email=EMAIL)
+    invitation = flows.token(EMAIL)
+    assert _ask(flows, EMAIL) is None
+    mail = flows.outbox.last_email(EMAIL)
+    assert "not finished registering" in mail.body
+    assert "http" not in mail.body
+    assert flows.events("password.reset_requested")[0].outcome == "not_registered"
+    with flows.store.unit_of_work() as uow:
+        assert uow.credentials.get(user.id) is None
+    assert flows.registration.open_invitation(invitation).email == EMAIL
+
+
+def test_rs_1_a_deactivated_user_gets_nothing(flows: Flows) -> None:
+    user = _registered(flows)
+    flows.update_user(user.id, deactivated=True)
+    assert _ask(flows, EMAIL) is None
+    assert flows.outbox.emails == ()
+    assert flows.events("password.reset_requested")[0].outcome == "deactivated"
+
+
+def test_rs_1_a_reset_link_works_for_one_hour_and_a_new_one_replaces_it(flows: Flows) -> None:
+    _registered(flows, two_step=False)
+    flows.reset.forgot_password(email=EMAIL)
+    first = flows.token(EMAIL)
+    flows.clock.advance(minutes=1)
+    flows.reset.forgot_password(email=EMAIL)
+    second = flows.token(EMAIL)
+    with pytest.raises(InvalidToken):
+        flows.reset.open_reset_link(first)
+    flows.clock.advance(timedelta(hours=1) - timedelta(seconds=1))
+    assert flows.reset.open_reset_link(second).stage is ResetStage.PASSWORD
+    flows.clock.advance(seconds=1)
+    with pytest.raises(InvalidToken):
+        flows.reset.open_reset_link(second)
+    assert [e.outcome for e in flows.events("password.reset_refused")] == [
+        "superseded",
+        "expired",
+    ]
+
+
+def test_rs_3_a_reset_unlocks_clears_failures_revokes_sessions_and_other_links(
+    flows: Flows,
+) -> None:
+    """RS-4 (locked account): five wrong passwords lock it; a reset opens it again (LK-2)."""
+    user = _registered(flows)
+    signin = SignInActions(flows.context)
+    session = signin.sign_in(email=EMAIL, password=OLD)
+    assert session.session_token is not None
+    for _ in range(5):
+        signin.sign_in(email=EMAIL, password="Wrong-Guess-1")
+    assert flows.user(user.id).locked
+    with flows.store.unit_of_work() as uow:
+        uow.sessions.add(
+            new_session(
+                user_id=user.id, now=flows.clock.now(), rules=flows.context.settings.sign_in
+            ).record
+        )
+    assert signin.sign_in(email=EMAIL, password=OLD).reason is SignInReason.LOCKED
+
+    token = _verified_reset_token(flows)
+    other = tokens.issue_token(
+        user_id=user.id,
+        purpose=TokenPurpose.PASSWORD_RESET,
+        now=flows.clock.now(),
+        rules=flows.context.settings.links,
+    )
+    with flows.store.unit_of_work() as uow:
+        uow.link_tokens.add(other.record)
+        uow.sign_in_failures.increment(user.id)
+    assert flows.reset.reset_password(token, password=NEW, confirmation=NEW).ok
+
+    assert not flows.user(user.id).locked
+    with flows.store.unit_of_work() as uow:
+        assert uow.sign_in_failures.count(user.id) == 0
+        stored_other = uow.link_tokens.get(other.record.token_hash)
+    assert stored_other is not None
+    assert stored_other.superseded
+    with pytest.raises(InvalidToken):
+        flows.reset.open_reset_link(other.token.reveal())
+    with pytest.raises(InvalidToken):
+        signin.touch_session(session.session_token)
+    event = flows.events("password.reset")[0]
+    assert dict(event.detail) == {"sessions_revoked": "1", "was_locked": "true"}
+    assert flows.events("account.unlocked")[0].subject_id == user.id
+    assert flows.outbox.last_email(EMAIL).subject.endswith("password was changed")
+    assert signin.sign_in(email=EMAIL, password=NEW).outcome is SignInOutcome.OK
+
+
+def test_rs_4_an_expired_password_is_recovered_by_a_reset(flows: Flows) -> None:
+    """PW-5: after 90 days the password only reaches "must change"; a reset gives full access."""
+    _registered(flows)
+    flows.clock.advance(days=91)
+    signin = SignInActions(flows.context)
+    assert signin.sign_in(email=EMAIL, password=OLD).outcome is SignInOutcome.PASSWORD_EXPIRED
+    token = _verified_reset_token(flows)
+    assert flows.reset.reset_password(token, password=NEW, confirmation=NEW).ok
+    assert signin.sign_in(email=EMAIL, password=NEW).outcome is SignInOutcome.OK
+
+
+def test_vf_9_with_two_step_off_the_code_step_is_skipped_and_stays_off(flows: Flows) -> None:
+    user = _registered(flows, two_step=False)
+    flows.reset.forgot_password(email=EMAIL)
+    token = flows.token(EMAIL)
+    step = flows.reset.open_reset_link(token)
+    assert (step.stage, step.delivery_options) == (ResetStage.PASSWORD, ())
+    with pytest.raises(InvalidState):
+        flows.verification.send_code(token, option=flows.verification.delivery_options(token)[0])
+    assert flows.reset.reset_password(token, password=NEW, confirmation=NEW).ok
+    assert flows.user(user.id).two_step_enabled is False
+
+
+def test_pw_4_history_keeps_the_last_passwords_and_refuses_them(flows: Flows) -> None:
+    """The current password and the five before it are refused; older ones drop out."""
+    hasher = flows.context.hasher
+    user = _registered(flows, two_step=False, password="Pass-Word-0")
+    history = tuple(hasher.hash(f"Pass-Word-{n}") for n in range(1, 7))
+    with flows.store.unit_of_work() as uow:
+        current = uow.credentials.get(user.id)
+        assert current is not None
+        uow.credentials.put(attrs.evolve(current, history=history))
+    flows.reset.forgot_password(email=EMAIL)
+    token = flows.token(EMAIL)
+    for n in range(6):
+        assert flows.reset.reset_password(
+            token, password=f"Pass-Word-{n}", confirmation=f"Pass-Word-{n}"
+        ).codes == ("password.reused",)
+    assert flows.reset.reset_password(token, password="Pass-Word-6", confirmation="Pass-Word-6").ok
+    credential = flows.credential(user.id)
+    assert credential is not None
+    assert len(credential.history) == 5
+    assert hasher.verify(credential.history[0], "Pass-Word-0")
+    assert hasher.verify(credential.history[-1], "Pass-Word-4")
+
+
+def test_rs_5_two_simultaneous_uses_of_one_reset_link_one_succeeds(flows: Flows) -> None:
+    user = _registered(flows, two_step=False)
+    flows.reset.forgot_password(email=EMAIL)
+    token = flows.token(EMAIL)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def use(password: str) -> None:
+        barrier.wait()
+        try:
+            report = flows.reset.reset_password(token, password=password, confirmation=password)
+            outcome = "ok" if report.ok else "weak"
+        except InvalidToken:
+            outcome = "refused"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [
+        threading.Thread(target=use, args=(p,)) for p in ("First-Try-2026", "Other-Try-2026")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["ok", "refused"]
+    assert len(flows.events("password.reset")) == 1
+    credential = flows.credential(user.id)
+    assert credential is not None
+    assert len(credential.history) == 1
+    notices = [e for e in flows.outbox.emails if e.subject.endswith("password was changed")]
+    assert len(notices) == 1
+
+
+def test_rs_3_a_failed_notice_does_not_undo_the_reset(flows: Flows) -> None:
+    user = _registered(flows, two_step=False)
+    flows.reset.forgot_password(email=EMAIL)
+    token = flows.token(EMAIL)
+    flows.outbox.fail_next("email")
+    report: PasswordReport = flows.reset.reset_password(token, password=NEW, confirmation=NEW)
+    assert report.ok
+    credential = flows.credential(user.id)
+    assert credential is not None
+    assert flows.context.hasher.verify(credential.password_hash, NEW)
+    assert flows.events("password.reset_notice_failed")[0].outcome == "delivery.failed"
+
+
+def test_rs_1_a_reset_email_that_cannot_be_sent_still_answers_alike(flows: Flows) -> None:
+    _registered(flows)
+    flows.outbox.fail_next("email")
+    assert _ask(flows, EMAIL) is None
+    assert flows.outbox.emails == ()
+    assert dict(flows.events("password.reset_email_failed")[0].detail)["channel"] == "email"
+
+
+def test_rs_5_no_reset_without_the_portals_configured_address(
+    context: AccountContext, store: Storage
+) -> None:
+    """Refused alike for every email, so the setting does not tell who has an account."""
+    actions = ResetActions(attrs.evolve(context, settings=Settings(links=LinkRules())))
+    for email in ("nobody@smile.example", "bad"):
+        with pytest.raises(SettingsError) as error:
+            actions.forgot_password(email=email)
+        assert error.value.field == "base_url"
+    with store.unit_of_work() as uow:
+        assert uow.audit.events() == []
+
+
+def test_rs_2_a_user_without_phones_cannot_skip_the_code(flows: Flows) -> None:
+    user = _registered(flows)
+    flows.update_user(user.id, phones=(Phone(number=CELL, kind=PhoneKind.PHONE),))
+    flows.reset.forgot_password(email=EMAIL)
+    token = flows.token(EMAIL)
+    step = flows.reset.open_reset_link(token)
+    assert step.stage is ResetStage.VERIFY
+    assert [o.destination for o in step.delivery_options] == [CELL]
+    with pytest.raises(InvalidState):
+        flows.reset.reset_password(token, password=NEW, confirmation=NEW)
