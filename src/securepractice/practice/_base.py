@@ -1,0 +1,95 @@
+"""What every practice service shares: acting for a signed-in user, and asking the rule first.
+
+`PracticeService._acting` opens one unit of work for the signed-in actor.
+A refusal inside it (a permission, a state, a missing record) rolls the
+unit back, so nothing changes; the attempt is then audited in a unit of its
+own, without a subject, so the record of the user acted on stays as it was
+(UM-2, AU-1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+
+import attrs
+
+from securepractice.accounts._service import new_id
+from securepractice.accounts.signin import SignInActions
+from securepractice.errors import NotFound, PermissionDenied, SecurePracticeError, StorageError
+from securepractice.policy.roles import Action, decide
+from securepractice.records import AuditEvent, User
+from securepractice.secret import Secret
+from securepractice.storage.ports import UnitOfWork
+
+__all__ = ["Acting", "PracticeService"]
+
+
+@attrs.frozen(kw_only=True)
+class Acting:
+    """A signed-in actor inside one unit of work, at one moment."""
+
+    uow: UnitOfWork
+    actor: User
+    now: datetime
+
+    def require(
+        self, action: Action, subject: User | None = None, practice_id: str | None = None
+    ) -> None:
+        """Ask `decide`; raise `PermissionDenied` with the decision's code when refused."""
+        decision = decide(self.actor, action, subject, practice_id)
+        if not decision.allowed:
+            raise PermissionDenied(decision.message, code=decision.reason)
+
+    def user(self, user_id: str) -> User:
+        """Return the user with this id; `NotFound` (``user.not_found``) if there is none."""
+        user = self.uow.users.get(user_id)
+        if user is None:
+            raise NotFound("There is no such user.", code="user.not_found")
+        return user
+
+
+class PracticeService(SignInActions):
+    """The base of the practice services: they act for a signed-in user."""
+
+    @contextlib.contextmanager
+    def _acting(
+        self, token: str | Secret[str], event: str, *, target: str | None = None
+    ) -> Iterator[Acting]:
+        """Run the block for the user signed in with ``token``, in one unit of work.
+
+        A refusal (any library error but a storage failure) is audited as
+        ``event`` with the error's code as outcome and ``target`` (the id
+        acted on) in its detail, after the unit rolled back.
+        """
+        now = self._now()
+        actor: User | None = None
+        try:
+            with self._unit() as uow:
+                _session, actor = self._signed_in(uow, token, now)
+                yield Acting(uow=uow, actor=actor, now=now)
+        except SecurePracticeError as error:
+            if actor is None or isinstance(error, StorageError):
+                raise
+            with self._unit() as uow:
+                if target is None:
+                    self._audit(uow, event, error.code, at=now, actor=actor)
+                else:
+                    self._audit(uow, event, error.code, at=now, actor=actor, target=target)
+            raise
+
+    @staticmethod
+    def _practice_audit(act: Acting, action: str, practice_id: str, **detail: str) -> None:
+        """Append an event about a practice itself, with no user as subject (AU-1)."""
+        act.uow.audit.append(
+            AuditEvent(
+                id=new_id(),
+                at=act.now,
+                action=action,
+                outcome="ok",
+                actor_id=act.actor.id,
+                practice_id=practice_id,
+                detail=tuple(sorted(detail.items())),
+            )
+        )
