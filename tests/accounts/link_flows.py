@@ -83,3 +83,31 @@ class Flows:
         with self.store.unit_of_work() as uow:
             found = uow.audit.events()
         return [e for e in found if action is None or e.action == action]
+
+
+class LosingUnit:
+    """A unit whose ``consume`` loses to a simultaneous use, as a store without locks may."""
+
+    def __init__(self, store: Storage) -> None:
+        self.inner = store.unit_of_work()
+
+    def __enter__(self) -> Any:
+        uow = self.inner.__enter__()
+        uow.link_tokens.consume = lambda *_a, **_k: None  # type: ignore[method-assign]
+        return uow
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.__exit__(*exc)  # type: ignore[arg-type]
+
+
+@attrs.frozen
+class LosingStore:
+    """A store whose units lose every race for a link (see `LosingUnit`)."""
+
+    inner: Storage
+
+    def unit_of_work(self) -> Any:
+        return LosingUnit(self.inner)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -5,11 +5,15 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from accounts.link_flows import Flows
 from securepractice import DeliveryFailed, InvalidInput, InvalidState, RateLimited
+from securepractice.accounts.verification import VerificationActions
+from securepractice.messaging.ports import SmsMessage
 from securepractice.records import Challenge, ChallengeState, DeliveryMethod, Purpose, User
+from securepractice.verification import codes
 from securepractice.verification.codes import VerifyOutcome, VerifyResult
 
 CELL = "+12025550143"
@@ -218,3 +222,27 @@ def test_rs_5_two_simultaneous_right_entries_verify_once(flows: Flows, attempt: 
     assert sorted(r.value for r in results) == ["already_verified", "verified"], attempt
     assert len(flows.events("code.verified")) == 1
     assert _challenge(flows, user).state is ChallengeState.VERIFIED
+
+
+def test_vf_10_a_verification_that_moved_on_is_not_voided_by_a_late_failure(
+    flows: Flows,
+) -> None:
+    """The SMS provider fails after the verification changed (ended, here): it stays as it is."""
+    user, token = _at_verify(flows)
+    (sms, _voice) = flows.verification.delivery_options(token)
+
+    class EndsThenFails:
+        def send_sms(self, message: SmsMessage) -> None:
+            with flows.store.unit_of_work() as uow:
+                current = uow.challenges.latest(user.id, Purpose.REGISTRATION)
+                assert current is not None
+                uow.challenges.update(codes.cancel(current))
+            raise DeliveryFailed(f"provider down for {message.to}", channel="sms")
+
+    messaging = attrs.evolve(flows.context.messaging, sms=EndsThenFails())
+    actions = VerificationActions(attrs.evolve(flows.context, messaging=messaging))
+    with pytest.raises(DeliveryFailed):
+        actions.send_code(token, option=sms)
+    stored = _challenge(flows, user)
+    assert stored.state is ChallengeState.VOID
+    assert flows.events("code.delivery_failed")[0].outcome == "delivery.failed"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import attrs
 import pytest
@@ -11,7 +10,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from accounts.link_flows import Flows
+from accounts.link_flows import Flows, LosingStore
+from conftest import CHEAP_HASHING
 from securepractice import (
     AlreadyExists,
     DeliveryFailed,
@@ -20,6 +20,7 @@ from securepractice import (
     InvalidToken,
     LinkRules,
     NotFound,
+    PasswordHasher,
     Settings,
     SettingsError,
 )
@@ -217,37 +218,11 @@ def test_rg_1_set_password_loses_a_race_for_the_link(flows: Flows) -> None:
     user, token = _invited(flows, two_step_enabled=False)
     flows.registration.add_phones(token, cell=CELL)
     flows.registration.accept_terms(token, version="1")
-    store = flows.store
-
-    class LosingUnit:
-        def __init__(self) -> None:
-            self.inner = store.unit_of_work()
-
-        def __enter__(self) -> object:
-            uow = self.inner.__enter__()
-            uow.link_tokens.consume = lambda *_a, **_k: None  # type: ignore[method-assign]
-            return uow
-
-        def __exit__(self, *exc: object) -> None:
-            self.inner.__exit__(*exc)  # type: ignore[arg-type]
-
-    racing = attrs.evolve(flows.context, storage=_Store(store, LosingUnit))
+    racing = attrs.evolve(flows.context, storage=LosingStore(flows.store))
     with pytest.raises(InvalidToken):
         RegistrationActions(racing).set_password(token, password=PASSWORD, confirmation=PASSWORD)
     assert flows.credential(user.id) is None
     assert flows.user(user.id).status is RegistrationStatus.INVITED
-
-
-@attrs.frozen
-class _Store:
-    inner: Storage
-    unit: Callable[[], Any]
-
-    def unit_of_work(self) -> Any:
-        return self.unit()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_id_1_emails_are_normalised_and_malformed_ones_refused(flows: Flows) -> None:
@@ -371,3 +346,29 @@ def test_rs_5_no_invitation_without_the_portals_configured_address(
     assert error.value.field == "base_url"
     with store.unit_of_work() as uow:
         assert uow.users.get_by_email("dana@smile.example") is None
+
+
+class _HashThen(PasswordHasher):
+    """A hasher that runs ``meanwhile`` while it hashes: what another request does then."""
+
+    def __init__(self, meanwhile: Callable[[], object]) -> None:
+        super().__init__(CHEAP_HASHING)
+        self.meanwhile = meanwhile
+
+    def hash(self, password: str) -> str:
+        self.meanwhile()
+        return super().hash(password)
+
+
+def test_rg_2_a_step_that_stopped_being_next_while_hashing_changes_nothing(flows: Flows) -> None:
+    """Two-step turned on by a User Manager while the password was hashed: verify first."""
+    user, token = _invited(flows, two_step_enabled=False)
+    flows.registration.add_phones(token, cell=CELL)
+    flows.registration.accept_terms(token, version="1")
+    hasher = _HashThen(lambda: flows.update_user(user.id, two_step_enabled=True))
+    actions = RegistrationActions(attrs.evolve(flows.context, hasher=hasher))
+    with pytest.raises(InvalidState) as refused:
+        actions.set_password(token, password=PASSWORD, confirmation=PASSWORD)
+    assert refused.value.code == "flow.out_of_order"
+    assert flows.credential(user.id) is None
+    assert flows.registration.open_invitation(token).stage is RegistrationStage.VERIFY

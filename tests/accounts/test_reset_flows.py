@@ -9,7 +9,7 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from accounts.link_flows import BASE_URL, Flows, token_of
+from accounts.link_flows import BASE_URL, Flows, LosingStore, token_of
 from securepractice import (
     InvalidState,
     InvalidToken,
@@ -347,3 +347,16 @@ def test_rs_2_a_user_without_phones_cannot_skip_the_code(flows: Flows) -> None:
     assert [o.destination for o in step.delivery_options] == [CELL]
     with pytest.raises(InvalidState):
         flows.reset.reset_password(token, password=NEW, confirmation=NEW)
+
+
+def test_rs_5_a_reset_that_loses_the_race_for_its_link_changes_nothing(flows: Flows) -> None:
+    user = _registered(flows, two_step=False)
+    flows.reset.forgot_password(email=EMAIL)
+    token = flows.token(EMAIL)
+    racing = ResetActions(attrs.evolve(flows.context, storage=LosingStore(flows.store)))
+    with pytest.raises(InvalidToken):
+        racing.reset_password(token, password=NEW, confirmation=NEW)
+    credential = flows.credential(user.id)
+    assert credential is not None
+    assert flows.context.hasher.verify(credential.password_hash, OLD)
+    assert flows.events("password.reset_refused")[-1].outcome == "used"
