@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import attrs
 import pytest
@@ -24,9 +25,11 @@ from securepractice import (
 from securepractice.accounts._service import AccountContext
 from securepractice.accounts.profile import ChangePasswordResult, ProfileActions
 from securepractice.accounts.signin import SignInOutcome, SignInReason
-from securepractice.records import DeliveryMethod, PhoneKind, TokenPurpose
+from securepractice.records import DeliveryMethod, PhoneKind
 from securepractice.secret import Secret
-from securepractice.verification import tokens
+
+if TYPE_CHECKING:
+    from accounts.link_flows import Flows
 
 NEW = "Harbor-Light-77"
 HISTORY = [f"Harbor-{n}-Light!" for n in range(1, 7)]
@@ -228,21 +231,13 @@ def test_a_failed_notice_does_not_undo_the_change_or_lose_the_token(portal: Port
     )
 
 
-def test_outstanding_reset_links_stop_working(portal: Portal) -> None:
-    """A reset link sent before the change is superseded by it."""
-    issued = tokens.issue_token(
-        user_id=portal.user.id,
-        purpose=TokenPurpose.PASSWORD_RESET,
-        now=portal.clock.now(),
-        rules=portal.context.settings.links,
-    )
-    with portal.storage.unit_of_work() as uow:
-        uow.link_tokens.add(issued.record)
+def test_outstanding_reset_links_stop_working(portal: Portal, flows: Flows) -> None:
+    """A reset link sent before the change no longer works after it."""
+    flows.reset.forgot_password(email=EMAIL)
+    link_token = flows.token(EMAIL)
     assert change(portal, portal.token, PASSWORD, NEW).ok
-    with portal.storage.unit_of_work() as uow:
-        stored = uow.link_tokens.get(issued.record.token_hash)
-    assert stored is not None
-    assert stored.superseded
+    with pytest.raises(InvalidToken):
+        flows.reset.open_reset_link(link_token)
 
 
 def test_a_password_changed_meanwhile_is_not_overwritten(portal: Portal) -> None:
@@ -356,3 +351,16 @@ def test_the_change_is_audited_with_actor_subject_and_practice(portal: Portal) -
     assert event.actor_id == event.subject_id == portal.user.id
     assert event.practice_id == portal.practice.id
     assert event.at == portal.clock.now()
+
+
+def test_attempts_past_the_threshold_are_never_checked(portal: Portal) -> None:
+    """LK-4: once the count is past the limit, even the right password is not looked at."""
+    limit = portal.context.settings.sign_in.max_failed_sign_ins
+    with portal.storage.unit_of_work() as uow:
+        for _ in range(limit):
+            uow.sign_in_failures.increment(portal.user.id)
+    result = change(portal, portal.token, PASSWORD, NEW)
+    assert result.report.codes[0] == "password.current_wrong"
+    assert portal.failures() == limit + 1
+    assert portal.stored_user().locked
+    assert not portal.actions.sign_in(email=EMAIL, password=NEW).ok

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from accounts.profile_fixtures import Portal, open_portal
+from accounts.profile_fixtures import EMAIL, Portal, open_portal
 from securepractice import FakeClock, InvalidInput, InvalidToken, Outbox
 from securepractice.accounts._service import AccountContext
 from securepractice.accounts.profile import (
@@ -17,6 +18,12 @@ from securepractice.accounts.profile import (
     MAX_SPECIALTIES,
     MAX_SPECIALTY_LENGTH,
 )
+from securepractice.accounts.reset import ResetStage
+
+if TYPE_CHECKING:
+    from accounts.link_flows import Flows
+
+NEW = "Harbor-Light-77"
 
 #: Each test of this module gets its own store; hypothesis reuses it across examples.
 _REUSED_FIXTURE = [HealthCheck.function_scoped_fixture]
@@ -211,3 +218,23 @@ def test_another_users_profile_is_out_of_reach(portal: Portal) -> None:
     other = portal.add_user("dr.jones@example.com")
     portal.actions.update_profile(portal.token, first_name="Robin")
     assert portal.stored_user(other.id) == other
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_the_two_step_setting_persists_across_a_reset(
+    portal: Portal, flows: Flows, enabled: bool
+) -> None:
+    """VF-9: a reset of the password leaves the user's own setting as they chose it."""
+    portal.actions.set_two_step(portal.token, enabled=not enabled)
+    portal.actions.set_two_step(portal.token, enabled=enabled)
+    flows.reset.forgot_password(email=EMAIL)
+    token = flows.token(EMAIL)
+    step = flows.reset.open_reset_link(token)
+    assert step.stage is (ResetStage.VERIFY if enabled else ResetStage.PASSWORD)
+    if enabled:
+        flows.verification.send_code(token, option=step.delivery_options[0])
+        code = portal.outbox.last_code(step.delivery_options[0].destination)
+        assert flows.verification.verify_code(token, code=code).verified
+    assert flows.reset.reset_password(token, password=NEW, confirmation=NEW).ok
+    assert portal.stored_user().two_step_enabled is enabled
+    assert portal.actions.sign_in(email=EMAIL, password=NEW).ok

@@ -35,7 +35,6 @@ from securepractice.errors import (
     DeliveryFailed,
     InvalidInput,
     InvalidState,
-    RateLimited,
 )
 from securepractice.messaging.ports import SmsMessage, VoiceMessage
 from securepractice.policy.identity import normalize_email
@@ -537,7 +536,7 @@ class ProfileActions(SignInActions):
             )
             issued = attrs.evolve(issued, challenge=attrs.evolve(issued.challenge, phone_kind=kind))
             uow.challenges.add(issued.challenge)
-            self._count_send(uow, user, issued.challenge, since, now)
+            self._count_send(uow, user, issued.challenge, now)
         self._send_code(user, issued)
 
     def resend_phone_code(self, token: str | Secret[str]) -> None:
@@ -560,7 +559,7 @@ class ProfileActions(SignInActions):
                 rules=rules,
             )
             uow.challenges.update(issued.challenge)
-            self._count_send(uow, user, issued.challenge, since, now)
+            self._count_send(uow, user, issued.challenge, now)
         self._send_code(user, issued)
 
     def verify_phone_code(
@@ -581,29 +580,23 @@ class ProfileActions(SignInActions):
                 challenge, code, user_id=user.id, purpose=Purpose.NEW_PHONE, now=now, rules=rules
             )
             detail = {"purpose": Purpose.NEW_PHONE.value, "method": challenge.method.value}
-            if result.verified:
-                if not uow.challenges.consume(
-                    challenge.id, code_hash=challenge.code_hash or b"", now=now
-                ):
-                    raise InvalidState(
-                        "this verification was finished meanwhile", code="verification.not_active"
-                    )
+            outcome = result.outcome
+            # Of two simultaneous right entries, only the one that consumes the code wins.
+            if outcome is VerifyOutcome.VERIFIED and not uow.challenges.consume(
+                challenge.id, code_hash=challenge.code_hash or b"", now=now
+            ):
+                outcome = VerifyOutcome.ALREADY_VERIFIED
+            if outcome is VerifyOutcome.VERIFIED:
                 self._audit(uow, "code.verified", at=now, actor=user, subject=user, **detail)
                 user = self._install_phone(uow, user, challenge, now)
             else:
-                if result.outcome in {VerifyOutcome.WRONG_CODE, VerifyOutcome.TOO_MANY_WRONG}:
+                if outcome in {VerifyOutcome.WRONG_CODE, VerifyOutcome.TOO_MANY_WRONG}:
                     uow.challenges.record_wrong_attempt(challenge.id, limit=rules.max_wrong_codes)
                 self._audit(
-                    uow,
-                    "code.failed",
-                    result.outcome.value,
-                    at=now,
-                    actor=user,
-                    subject=user,
-                    **detail,
+                    uow, "code.failed", outcome.value, at=now, actor=user, subject=user, **detail
                 )
             stored = uow.challenges.get(challenge.id)
-        if result.verified:
+        if outcome is VerifyOutcome.VERIFIED:
             self._notify(
                 user,
                 user.email,
@@ -612,7 +605,7 @@ class ProfileActions(SignInActions):
                 "verified. If you did not change it, contact support.",
                 notice="phone_changed",
             )
-        return attrs.evolve(result, challenge=stored or result.challenge)
+        return attrs.evolve(result, outcome=outcome, challenge=stored or result.challenge)
 
     def _phone_challenge(self, uow: UnitOfWork, user: User) -> Challenge:
         challenge = uow.challenges.latest(user.id, Purpose.NEW_PHONE)
@@ -637,19 +630,14 @@ class ProfileActions(SignInActions):
         self._audit(uow, "phone.changed", at=now, actor=user, subject=user, kind=new.kind.value)
         return user
 
-    def _count_send(
-        self, uow: UnitOfWork, user: User, challenge: Challenge, since: datetime, now: datetime
-    ) -> None:
-        """Record the send toward the limit (VF-8), atomically, and audit it."""
-        rules = self._context.settings.verification
-        if not uow.code_sends.record_within_limit(
-            user.id, at=now, since=since, limit=rules.send_limit
-        ):
-            raise RateLimited(
-                "Too many codes were sent. Try again later.",
-                retry_after=rules.send_window,
-                code="verification.rate_limited",
-            )
+    def _count_send(self, uow: UnitOfWork, user: User, challenge: Challenge, now: datetime) -> None:
+        """Record the send toward the limit (VF-8) and audit it.
+
+        The limit was checked by `codes.issue` or `codes.resend` in this same
+        unit of work, which the stores serialise, so the check and the record
+        cannot be split by another send.
+        """
+        uow.code_sends.record(user.id, now)
         self._audit(
             uow,
             "code.sent",
