@@ -27,8 +27,9 @@ from typing import Any
 
 import attrs
 
+from securepractice.accounts._service import void_undelivered_code
 from securepractice.accounts.signin import SignInActions
-from securepractice.accounts.verification import cancel_open_verification
+from securepractice.accounts.verification import cancel_open_verification, duration_words
 from securepractice.errors import (
     AlreadyExists,
     CorruptHash,
@@ -43,7 +44,6 @@ from securepractice.policy.password import PasswordReport, Violation, normalize_
 from securepractice.policy.sessions import new_session
 from securepractice.records import (
     Challenge,
-    ChallengeState,
     Credential,
     DeliveryMethod,
     Phone,
@@ -653,7 +653,7 @@ class ProfileActions(SignInActions):
         challenge = issued.challenge
         messaging = self._context.messaging
         code = issued.code.reveal()
-        minutes = int(self._context.settings.verification.code_lifetime.total_seconds() // 60)
+        lifetime = duration_words(self._context.settings.verification.code_lifetime)
         portal = self._context.portal_name
 
         def send() -> None:
@@ -662,7 +662,7 @@ class ProfileActions(SignInActions):
                     SmsMessage(
                         to=challenge.destination,
                         text=f"{code} is your code to confirm this phone number for {portal}. "
-                        f"It expires in {minutes} minutes.",
+                        f"It expires in {lifetime}.",
                     )
                 )
             else:
@@ -682,13 +682,7 @@ class ProfileActions(SignInActions):
     def _void_undelivered(self, user: User, challenge: Challenge, failure: DeliveryFailed) -> None:
         now = self._now()
         with self._unit() as uow:
-            stored = uow.challenges.get(challenge.id)
-            if (
-                stored is not None
-                and stored.state is ChallengeState.ACTIVE
-                and stored.version == challenge.version
-            ):
-                uow.challenges.update(codes.delivery_failed(stored))
+            void_undelivered_code(uow, challenge)
             self._audit(
                 uow,
                 "code.delivery_failed",
