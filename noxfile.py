@@ -67,6 +67,6 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run the demonstration: check a password typed at a hidden prompt."""
+    """Run the demonstration: the portal's help pages played through once."""
     session.install(".")
-    session.run("securepractice", "check-password", *session.posargs)
+    session.run("securepractice", "demo", *session.posargs)

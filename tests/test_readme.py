@@ -21,8 +21,11 @@ def console_commands() -> list[str]:
 
 
 @pytest.mark.parametrize("block", python_blocks())
-def test_readme_python_example_runs(block: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_python_example_runs(
+    block: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each Python block of the README runs without error (its asserts are the checks)."""
+    monkeypatch.chdir(tmp_path)
     exec(compile(block, str(README), "exec"), {})  # noqa: S102 - the README is ours
     assert capsys.readouterr().out or "print(" not in block
 

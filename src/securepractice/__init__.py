@@ -5,6 +5,15 @@ The names a user imports live here; everything else may change freely.
 
 from __future__ import annotations
 
+from securepractice.accounts.profile import ChangePasswordResult
+from securepractice.accounts.registration import RegistrationStage, RegistrationStep
+from securepractice.accounts.reset import ResetStage, ResetStep
+from securepractice.accounts.signin import (
+    SessionStatus,
+    SignInOutcome,
+    SignInReason,
+    SignInResult,
+)
 from securepractice.clock import Clock, FakeClock, SystemClock
 from securepractice.errors import (
     AlreadyExists,
@@ -53,6 +62,7 @@ from securepractice.policy.password import (
     password_expired,
     password_expires_at,
 )
+from securepractice.portal import Accounts, Portal
 from securepractice.records import (
     AuditEvent,
     CardOnFile,
@@ -107,6 +117,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "INVALID_LINK_MESSAGE",
     "SEED_ATTACHMENT_EXTENSIONS",
+    "Accounts",
     "AlreadyExists",
     "Attachment",
     "AttachmentPolicy",
@@ -116,6 +127,7 @@ __all__ = [
     "CardOnFile",
     "Challenge",
     "ChallengeState",
+    "ChangePasswordResult",
     "Clock",
     "CodeIssued",
     "CodeSend",
@@ -155,11 +167,16 @@ __all__ = [
     "PermissionDenied",
     "Phone",
     "PhoneKind",
+    "Portal",
     "Practice",
     "PracticeSubscription",
     "Purpose",
     "RateLimited",
+    "RegistrationStage",
     "RegistrationStatus",
+    "RegistrationStep",
+    "ResetStage",
+    "ResetStep",
     "Role",
     "SQLiteStorage",
     "Secret",
@@ -167,8 +184,12 @@ __all__ = [
     "SecureMailPurchase",
     "SecurePracticeError",
     "Session",
+    "SessionStatus",
     "Settings",
     "SettingsError",
+    "SignInOutcome",
+    "SignInReason",
+    "SignInResult",
     "SignInRules",
     "SmsMessage",
     "SmsSender",

@@ -90,6 +90,12 @@ def _check_attachments(args: argparse.Namespace, _stdin: TextIO, stdout: TextIO)
     return 0 if report.ok else 1
 
 
+def _demo(_args: argparse.Namespace, _stdin: TextIO, stdout: TextIO) -> int:
+    from securepractice.demo import run_demo  # noqa: PLC0415 - only the demo needs the portal
+
+    return run_demo(stdout)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="securepractice", description="Account-security rules of a practice portal."
@@ -122,6 +128,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     attachments.add_argument("files", metavar="FILE", nargs="+", help="a file to attach")
     attachments.set_defaults(handler=_check_attachments)
+    demo = commands.add_parser(
+        "demo",
+        help="play the portal's help pages through once: registration, sign-in, lockout, reset",
+    )
+    demo.set_defaults(handler=_demo)
     return parser
 
 
