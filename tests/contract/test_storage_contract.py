@@ -629,6 +629,7 @@ def test_securemail_account_is_paid_for_once_at_a_time(
     with store.unit_of_work() as uow:
         assert uow.securemail.active_purchase(other_user.id) == purchase
         assert list(uow.securemail.purchases_paid_by(user.id)) == [purchase, own]
+        assert list(uow.securemail.active_purchases()) == [purchase, own]
         assert uow.securemail.end_purchase("sm1", later)
         assert not uow.securemail.end_purchase("sm1", later)
         assert not uow.securemail.end_purchase("sm404", later)
@@ -637,6 +638,7 @@ def test_securemail_account_is_paid_for_once_at_a_time(
     with store.unit_of_work() as uow:
         assert uow.securemail.active_purchase(other_user.id) == again
         assert list(uow.securemail.purchases_paid_by(other_user.id)) == [again]
+        assert list(uow.securemail.active_purchases()) == [own, again]
         ended = uow.securemail.purchases_paid_by(user.id)[0]
     assert ended == attrs.evolve(purchase, ended_at=later)
 

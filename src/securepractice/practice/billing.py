@@ -70,7 +70,7 @@ __all__ = [
 #: The product name of SecureMail, as entitlements and subscriptions store it (SB-2).
 SECUREMAIL = "securemail"
 
-#: The audit action of a purchase being stored; `run_billing` finds the payers by it.
+#: The audit action of a purchase being stored.
 _PURCHASE_STARTED = "securemail.purchase_started"
 #: A processor token of 12 or more digits, spaces and dashes only looks like a card number.
 _CARD_NUMBER = re.compile(r"[\d -]{12,}")
@@ -407,19 +407,7 @@ class BillingActions(PracticeService):
         """
         now = require_utc(now) if now is not None else self._now()
         with self._unit() as uow:
-            payers = sorted(
-                {
-                    event.actor_id
-                    for event in uow.audit.events()
-                    if event.action == _PURCHASE_STARTED and event.actor_id is not None
-                }
-            )
-            purchases = [
-                purchase
-                for payer in payers
-                for purchase in uow.securemail.purchases_paid_by(payer)
-                if purchase.ended_at is None
-            ]
+            purchases = list(uow.securemail.active_purchases())
         charged: list[SecureMailPayment] = []
         failed: list[str] = []
         ended: list[str] = []

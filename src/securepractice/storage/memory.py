@@ -538,6 +538,9 @@ class _SecureMailBilling(_Repository):
         )
         return found[0] if found else None
 
+    def active_purchases(self) -> Sequence[SecureMailPurchase]:
+        return self._select("purchases", lambda p: p.ended_at is None, lambda p: p.purchased_at)
+
     def purchases_paid_by(self, payer_id: str) -> Sequence[SecureMailPurchase]:
         return self._select("purchases", lambda p: p.payer_id == payer_id, lambda p: p.purchased_at)
 

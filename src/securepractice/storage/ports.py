@@ -351,6 +351,10 @@ class SecureMailBilling(Protocol):
         """Return the account's active purchase, or None."""
         ...
 
+    def active_purchases(self) -> Sequence[SecureMailPurchase]:
+        """Return every purchase not yet ended, oldest first: what monthly billing charges."""
+        ...
+
     def purchases_paid_by(self, payer_id: str) -> Sequence[SecureMailPurchase]:
         """Return every purchase the user pays or paid for, oldest first."""
         ...

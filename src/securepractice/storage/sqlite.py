@@ -743,6 +743,11 @@ class _SecureMailBilling(_Repository):
             self._schema.purchases, "account_id = ? AND ended_at IS NULL", (account_id,)
         )
 
+    def active_purchases(self) -> Sequence[SecureMailPurchase]:
+        return self._db.many(
+            self._schema.purchases, "ended_at IS NULL ORDER BY purchased_at, rowid", ()
+        )
+
     def purchases_paid_by(self, payer_id: str) -> Sequence[SecureMailPurchase]:
         return self._db.many(
             self._schema.purchases, "payer_id = ? ORDER BY purchased_at, rowid", (payer_id,)
