@@ -17,6 +17,7 @@ and changes nothing.
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 import attrs
 
@@ -154,7 +155,6 @@ class RegistrationActions(LinkFlow):
             phones=_parse_phones(phone, cell, region),
             created_at=now,
         )
-        rules = self._context.settings.links
         with self._unit() as uow:
             if uow.practices.get(practice_id) is None:
                 raise NotFound("There is no such practice.", code="practice.not_found")
@@ -164,26 +164,51 @@ class RegistrationActions(LinkFlow):
                 if existing is None
                 else self._invited_again(uow, existing, draft)
             )
-            issued = tokens.issue_token(user_id=user.id, purpose=_INVITATION, now=now, rules=rules)
-            link = tokens.build_link(issued.token, purpose=_INVITATION, rules=rules)
-            superseded = uow.link_tokens.supersede_all(user.id, _INVITATION)
-            uow.link_tokens.add(issued.record)
-            self._audit(
-                uow,
-                "invitation.sent",
-                at=now,
-                actor=invited_by,
-                subject=user,
-                again=str(existing is not None).lower(),
-                links_superseded=str(superseded),
+            link = self.issue_invitation(
+                uow, user, now=now, invited_by=invited_by, again=existing is not None
             )
+        self.send_invitation(user, link, invited_by=invited_by)
+        return user
+
+    def issue_invitation(
+        self,
+        uow: UnitOfWork,
+        user: User,
+        *,
+        now: datetime,
+        invited_by: str | None,
+        again: bool,
+    ) -> Secret[str]:
+        """Store a new invitation link for ``user`` in ``uow`` and return it (RG-1, RG-4).
+
+        Every earlier invitation link of the user stops working. A building
+        block for the services that invite inside a unit of their own
+        (re-invitation by a User Manager); send the link with
+        `send_invitation` once the unit has committed.
+        """
+        rules = self._context.settings.links
+        issued = tokens.issue_token(user_id=user.id, purpose=_INVITATION, now=now, rules=rules)
+        superseded = uow.link_tokens.supersede_all(user.id, _INVITATION)
+        uow.link_tokens.add(issued.record)
+        self._audit(
+            uow,
+            "invitation.sent",
+            at=now,
+            actor=invited_by,
+            subject=user,
+            again=str(again).lower(),
+            links_superseded=str(superseded),
+        )
+        return tokens.build_link(issued.token, purpose=_INVITATION, rules=rules)
+
+    def send_invitation(self, user: User, link: Secret[str], *, invited_by: str | None) -> None:
+        """Email the invitation ``link`` to ``user``; a failed delivery is audited and raised."""
         self._deliver_or_record(
             lambda: self._email(user.email, *self._invitation_email(user, link)),
             lambda failure: self._record_delivery_failure(
                 "invitation.delivery_failed", failure, user, actor=invited_by
             ),
         )
-        return user
 
     @staticmethod
     def _new_user(uow: UnitOfWork, draft: User) -> User:

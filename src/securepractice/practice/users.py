@@ -158,14 +158,18 @@ class ManageUsersActions(PracticeService):
         flow's own (`RegistrationActions.invite`): the same token, link and
         email. Users of another practice are refused (UM-2).
         """
+        registration = RegistrationActions(self._context)
         with self._acting(token, "invitation.sent", target=user_id) as act:
             user = act.user(user_id)
             act.require(Action.REINVITE, user)
             _not_registered(user)
             manager = act.actor
-        return RegistrationActions(self._context).invite(
-            practice_id=str(user.practice_id), email=user.email, invited_by=manager.id
-        )
+            cancel_open_verification(act.uow, user.id, Purpose.REGISTRATION)
+            link = registration.issue_invitation(
+                act.uow, user, now=act.now, invited_by=manager.id, again=True
+            )
+        registration.send_invitation(user, link, invited_by=manager.id)
+        return user
 
     def set_two_step_for(self, token: str | Secret[str], *, user_id: str, enabled: bool) -> User:
         """Turn two-step verification on or off for a user of the practice (UM-5, VF-9)."""
