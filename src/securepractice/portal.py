@@ -21,13 +21,18 @@ from securepractice.accounts.registration import RegistrationActions
 from securepractice.accounts.reset import ResetActions
 from securepractice.accounts.verification import VerificationActions
 from securepractice.clock import Clock, SystemClock
+from securepractice.errors import SettingsError
 from securepractice.messaging.ports import Messaging
+from securepractice.practice.billing import BillingActions, PaymentProcessor
+from securepractice.practice.dashboard import DashboardActions
+from securepractice.practice.support import SupportActions
+from securepractice.practice.users import ManageUsersActions
 from securepractice.settings import Settings
 from securepractice.storage.memory import MemoryStorage
 from securepractice.storage.ports import Storage
 from securepractice.storage.sqlite import SQLiteStorage
 
-__all__ = ["Accounts", "Portal"]
+__all__ = ["Accounts", "Portal", "PracticeAdministration"]
 
 
 class Accounts(RegistrationActions, VerificationActions, ResetActions, ProfileActions):
@@ -38,6 +43,14 @@ class Accounts(RegistrationActions, VerificationActions, ResetActions, ProfileAc
     """
 
 
+class PracticeAdministration(ManageUsersActions, SupportActions, DashboardActions):
+    """What User Managers and support staff do: Manage Users, support actions, dashboards.
+
+    Every action asks the role rules first (`securepractice.policy.roles`)
+    and refuses with `PermissionDenied` outside the actor's reach (UM-2).
+    """
+
+
 class PortalOptions(TypedDict, total=False):
     """The optional settings of a `Portal`, as keyword arguments."""
 
@@ -45,10 +58,16 @@ class PortalOptions(TypedDict, total=False):
     clock: Clock | None
     terms_version: str
     portal_name: str
+    payment_processor: PaymentProcessor | None
 
 
 class Portal:
-    """The account services over one store, one set of messaging channels and one clock."""
+    """The account and practice services over one store, one set of channels and one clock.
+
+    ``portal.accounts`` holds every action a user takes for their own
+    account, ``portal.practice`` what User Managers and support staff do,
+    and ``portal.billing`` the SecureMail money rules.
+    """
 
     def __init__(
         self,
@@ -59,6 +78,7 @@ class Portal:
         clock: Clock | None = None,
         terms_version: str = "1",
         portal_name: str = "Practice Portal",
+        payment_processor: PaymentProcessor | None = None,
     ) -> None:
         self.context = AccountContext(
             storage=storage,
@@ -69,6 +89,23 @@ class Portal:
             portal_name=portal_name,
         )
         self.accounts = Accounts(self.context)
+        self.practice = PracticeAdministration(self.context)
+        self._billing = (
+            None if payment_processor is None else BillingActions(self.context, payment_processor)
+        )
+
+    @property
+    def billing(self) -> BillingActions:
+        """SecureMail purchases, monthly billing and invoices (UM-6, UM-7).
+
+        Needs the ``payment_processor`` the portal was built with.
+        """
+        if self._billing is None:
+            raise SettingsError(
+                "payment_processor",
+                "give the Portal a PaymentProcessor before SecureMail can be bought or billed",
+            )
+        return self._billing
 
     @classmethod
     def sqlite(

@@ -1,0 +1,73 @@
+"""The Portal entry point wires every service to one store, messaging and clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from securepractice import (
+    FakeClock,
+    InMemoryPaymentProcessor,
+    LinkRules,
+    Messaging,
+    Outbox,
+    Portal,
+    Settings,
+    SettingsError,
+    StorageError,
+)
+
+SETTINGS = Settings(links=LinkRules(base_url="https://portal.example"))
+
+
+def test_sqlite_portal_keeps_what_it_is_told_across_reopening(tmp_path: Path) -> None:
+    """ST-1: the one-line entry point stores in SQLite; reopening the file finds the user."""
+    outbox = Outbox()
+    path = tmp_path / "portal.db"
+    with Portal.sqlite(path, messaging=Messaging.using(outbox), settings=SETTINGS) as portal:
+        practice = portal.accounts.create_practice(name="Smile Dental")
+        portal.accounts.invite(practice_id=practice.id, email="Dr.Smith@Example.com")
+    assert outbox.last_link("dr.smith@example.com").startswith("https://portal.example/register?")
+    with (
+        Portal.sqlite(path, messaging=Messaging.using(outbox), settings=SETTINGS) as portal,
+        portal.context.storage.unit_of_work() as uow,
+    ):
+        user = uow.users.get_by_email("dr.smith@example.com")
+    assert user is not None
+    assert user.practice_id == practice.id
+
+
+def test_a_closed_portal_stores_nothing_more() -> None:
+    portal = Portal.in_memory(messaging=Messaging.using(Outbox()), settings=SETTINGS)
+    portal.close()
+    with pytest.raises(StorageError):
+        portal.accounts.create_practice(name="Smile Dental")
+
+
+def test_options_reach_every_service() -> None:
+    """The clock, the Terms of Use version and the portal's name are the portal's own."""
+    clock = FakeClock()
+    outbox = Outbox()
+    portal = Portal.in_memory(
+        messaging=Messaging.using(outbox),
+        settings=SETTINGS,
+        clock=clock,
+        terms_version="2026-11",
+        portal_name="MySecurePractice",
+        payment_processor=InMemoryPaymentProcessor(),
+    )
+    practice = portal.accounts.create_practice(name="Smile Dental")
+    portal.accounts.invite(practice_id=practice.id, email="dr@example.com")
+    assert "MySecurePractice" in outbox.last_email("dr@example.com").subject
+    assert practice.created_at == clock.now()
+    assert portal.context.terms_version == "2026-11"
+    assert portal.billing.context is portal.practice.context is portal.accounts.context
+
+
+def test_billing_needs_a_payment_processor() -> None:
+    """UM-6: without a processor nothing can be charged, and the portal says so."""
+    portal = Portal.in_memory(messaging=Messaging.using(Outbox()))
+    with pytest.raises(SettingsError) as caught:
+        _ = portal.billing
+    assert caught.value.field == "payment_processor"
