@@ -1,14 +1,33 @@
-"""Fixtures shared by every test: a fake clock and cheap settings."""
+"""Fixtures shared by every test: a fake clock, cheap settings, each store, a service context.
+
+`store` is parametrised over `STORES`, so every test that uses it (directly
+or through `context`) runs on each adapter. A new adapter (PostgreSQL,
+Redis) joins every such test by adding a factory to `STORES`.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from securepractice import FakeClock, HashParameters, PasswordHasher, Settings
+from securepractice import (
+    FakeClock,
+    HashParameters,
+    LinkRules,
+    MemoryStorage,
+    Messaging,
+    Outbox,
+    PasswordHasher,
+    Settings,
+    SQLiteStorage,
+)
+from securepractice.accounts._service import AccountContext
+from securepractice.storage.ports import Storage
 
 hypothesis_settings.register_profile(
     "ci",
@@ -23,6 +42,14 @@ hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 #: argon2id at its cheapest, so that tests that hash run in microseconds.
 CHEAP_HASHING = HashParameters(time_cost=1, memory_cost=8, parallelism=1)
 
+#: The portal's address in tests: every e-mailed link starts with it.
+BASE_URL = "https://portal.example"
+
+STORES: dict[str, Callable[[Path], Storage]] = {
+    "memory": lambda _folder: MemoryStorage(),
+    "sqlite": lambda folder: SQLiteStorage(folder / "portal.db"),
+}
+
 
 @pytest.fixture
 def clock() -> FakeClock:
@@ -32,8 +59,34 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings() -> Settings:
-    """The spec's defaults, with cheap hashing parameters."""
-    return Settings(hashing=CHEAP_HASHING)
+    """The spec's defaults, with cheap hashing and the portal's address set."""
+    return Settings(hashing=CHEAP_HASHING, links=LinkRules(base_url=BASE_URL))
+
+
+@pytest.fixture(params=sorted(STORES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    """Each store in turn, empty: in memory, then SQLite in a file."""
+    opened = STORES[request.param](tmp_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def outbox() -> Outbox:
+    """Every email, text and call the services send, for the test to read."""
+    return Outbox()
+
+
+@pytest.fixture
+def context(store: Storage, outbox: Outbox, settings: Settings, clock: FakeClock) -> AccountContext:
+    """The collaborators of every service: the store, the outbox, the fake clock."""
+    return AccountContext(
+        storage=store,
+        messaging=Messaging.using(outbox),
+        settings=settings,
+        clock=clock,
+        portal_name="MySecurePractice",
+    )
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from securepractice.records import AuditEvent, Credential, Practice, User
 from securepractice.storage.ports import Storage
 
 #: The portal's address in every link the tests read.
-BASE_URL = "https://portal.example"
 
 
 def token_of(link: str) -> str:

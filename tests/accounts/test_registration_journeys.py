@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from accounts.link_flows import BASE_URL, Flows, token_of
+from accounts.link_flows import Flows, token_of
+from conftest import BASE_URL
 from securepractice import InvalidState, InvalidToken
 from securepractice.accounts.registration import RegistrationStage
 from securepractice.accounts.signin import SignInActions, SignInOutcome

@@ -9,7 +9,8 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from accounts.link_flows import BASE_URL, Flows, LosingStore, token_of
+from accounts.link_flows import Flows, LosingStore, token_of
+from conftest import BASE_URL
 from securepractice import (
     InvalidState,
     InvalidToken,

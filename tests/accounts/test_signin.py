@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import argon2
 import attrs
 import pytest
 
-from conftest import CHEAP_HASHING
 from securepractice import (
     CorruptHash,
     Credential,
@@ -19,14 +17,9 @@ from securepractice import (
     HashParameters,
     InvalidState,
     InvalidToken,
-    LinkRules,
-    MemoryStorage,
-    Messaging,
-    Outbox,
     PasswordHasher,
     Practice,
     RegistrationStatus,
-    Settings,
     SignInRules,
     SQLiteStorage,
     StorageError,
@@ -46,33 +39,9 @@ PASSWORD = "Sunshine-2026"
 EMAIL = "dr.smith@example.com"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
-    storage: Storage = (
-        MemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "portal.db")
-    )
-    yield storage
-    storage.close()
-
-
-def make_context(
-    store: Storage, clock: FakeClock, sign_in: SignInRules | None = None
-) -> AccountContext:
-    return AccountContext(
-        storage=store,
-        messaging=Messaging.using(Outbox()),
-        settings=Settings(
-            hashing=CHEAP_HASHING,
-            links=LinkRules(base_url="https://portal.example"),
-            sign_in=sign_in or SignInRules(),
-        ),
-        clock=clock,
-    )
-
-
-@pytest.fixture
-def context(store: Storage, clock: FakeClock) -> AccountContext:
-    return make_context(store, clock)
+def with_rules(context: AccountContext, sign_in: SignInRules) -> AccountContext:
+    """``context`` under other sign-in rules."""
+    return attrs.evolve(context, settings=attrs.evolve(context.settings, sign_in=sign_in))
 
 
 @pytest.fixture
@@ -176,9 +145,9 @@ def test_lk_1_five_wrong_passwords_lock_and_the_right_one_is_refused(
     assert ("account.locked", "ok") in audit_actions(context, user)
 
 
-def test_lk_1_lockout_threshold_is_a_setting(store: Storage, clock: FakeClock) -> None:
+def test_lk_1_lockout_threshold_is_a_setting(context: AccountContext) -> None:
     """LK-1: with a threshold of 3, the third failure locks."""
-    context = make_context(store, clock, sign_in=SignInRules(max_failed_sign_ins=3))
+    context = with_rules(context, SignInRules(max_failed_sign_ins=3))
     user = add_user(context)
     accounts = SignInActions(context)
     for _ in range(2):
@@ -248,11 +217,11 @@ def _stored_hash(context: AccountContext) -> str:
 
 
 def test_lk_4_simultaneous_wrong_attempts_are_counted_exactly(
-    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, context: AccountContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """LK-4: 100 simultaneous wrong sign-ins on SQLite count 100; at most 5 check the hash."""
-    store = SQLiteStorage(tmp_path / "portal.db")
-    context = make_context(store, clock)
+    store = SQLiteStorage(tmp_path / "threads.db")
+    context = attrs.evolve(context, storage=store)
     user = add_user(context)
     real_hash = _stored_hash(context)
     accounts = SignInActions(context)
@@ -444,11 +413,9 @@ def test_pw_5_an_expired_password_reaches_only_the_change_of_password(
     assert session.user_id == result.user_id
 
 
-def test_pw_7_a_hash_with_old_parameters_is_upgraded_at_sign_in(
-    store: Storage, clock: FakeClock
-) -> None:
+def test_pw_7_a_hash_with_old_parameters_is_upgraded_at_sign_in(context: AccountContext) -> None:
     """PW-7: after a successful sign-in, the stored hash uses the current parameters."""
-    old = make_context(store, clock)
+    old = context
     add_user(old)
     before = _stored_hash(old)
     stronger = HashParameters(time_cost=2, memory_cost=16, parallelism=1)
@@ -475,11 +442,11 @@ def add_user_id(context: AccountContext) -> User:
 
 
 def test_lk_8_storage_outage_fails_closed_and_loses_no_count(
-    store: Storage, clock: FakeClock
+    store: Storage, context: AccountContext
 ) -> None:
     """LK-8: while storage is down nobody gets in, and the counts are intact after."""
     faulty = FaultyStorage(store)
-    context = make_context(faulty, clock)
+    context = attrs.evolve(context, storage=faulty)
     user = add_user(context)
     accounts = SignInActions(context)
     accounts.sign_in(email=EMAIL, password="Wrong-2026")

@@ -1,13 +1,13 @@
 """The adapter contract: one fixture gives every store, so each test runs against all (ST-1).
 
-A new adapter (PostgreSQL, Redis) joins the suite by adding a factory to `STORES`.
+The `store` fixture is the suite's (tests/conftest.py): a new adapter
+(PostgreSQL, Redis) joins by adding a factory to its `STORES`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -22,22 +22,7 @@ from securepractice.records import (
     TokenPurpose,
     User,
 )
-from securepractice.storage.memory import MemoryStorage
 from securepractice.storage.ports import Storage
-from securepractice.storage.sqlite import SQLiteStorage
-
-STORES: dict[str, Callable[[Path], Storage]] = {
-    "memory": lambda _folder: MemoryStorage(),
-    "sqlite": lambda folder: SQLiteStorage(folder / "contract.sqlite"),
-}
-
-
-@pytest.fixture(params=sorted(STORES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
-    """Each adapter in turn, empty."""
-    opened = STORES[request.param](tmp_path)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
