@@ -8,29 +8,19 @@ need 10 GiB of memory.
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import tempfile
-import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+
+from _timing import median_ms
 
 from securepractice.policy.attachments import Attachment, AttachmentPolicy
 
 PDF_HEAD = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
 SIZES = (("1 KB", 1024), ("300 MB", 300 * 1024 * 1024), ("10 GB", 10 * 1024**3))
 NAIVE_LIMIT = 1024**3
-
-
-def median_ms(action: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``action`` in milliseconds over ``repeat`` runs."""
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def peak_bytes(action: Callable[[], object]) -> int:

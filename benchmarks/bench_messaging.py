@@ -11,6 +11,8 @@ import socketserver
 import threading
 import time
 
+from _timing import in_threads
+
 from securepractice.messaging import EmailMessage, Outbox, SmsMessage, SmtpEmailSender
 
 SMTP_MESSAGES = 300
@@ -80,13 +82,7 @@ def bench_outbox(threads: int) -> float:
         for _ in range(per_thread):
             outbox.send_sms(message)
 
-    workers = [threading.Thread(target=work) for _ in range(threads)]
-    start = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - start
+    elapsed = in_threads(threads, work)
     assert len(outbox.sms) == per_thread * threads
     return elapsed / (per_thread * threads)
 

@@ -5,32 +5,11 @@ Run with ``nox -s bench`` (or ``python benchmarks/bench_password.py``).
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from _timing import median_ms, ops_per_second
+
 from securepractice import HashParameters, PasswordHasher, PasswordPolicy
-
-
-def median_ms(action: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``action`` in milliseconds over ``repeat`` runs."""
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
-
-
-def ops_per_second(action: Callable[[], object], seconds: float = 1.0) -> float:
-    """How many times ``action`` runs per second, measured for about ``seconds``."""
-    count = 0
-    start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        action()
-        count += 1
-    return count / elapsed
 
 
 def hashing(name: str, parameters: HashParameters) -> float:

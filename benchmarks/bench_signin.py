@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
 import argon2
+from _timing import timed
 
 from securepractice import (
     Credential,
@@ -40,16 +39,6 @@ from securepractice.accounts.signin import SignInActions
 
 PASSWORD = "Sunshine-2026"
 SAMPLES = 1000
-
-
-def timed(action: Callable[[], object], count: int) -> list[float]:
-    """Wall times of ``count`` runs of ``action``, in milliseconds."""
-    samples = []
-    for _ in range(count):
-        start = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
 
 
 def portal(folder: Path, hashing: HashParameters) -> tuple[SignInActions, AccountContext]:

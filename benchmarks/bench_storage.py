@@ -10,28 +10,17 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _timing import in_threads
 
 from securepractice.records import Practice, User
 from securepractice.storage.sqlite import SQLiteStorage
 
 NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
 INCREMENTS = 2000
-
-
-def _in_threads(threads: int, work: Callable[[], None]) -> float:
-    """Run ``work`` in ``threads`` threads at once; return elapsed seconds."""
-    pool = [threading.Thread(target=work) for _ in range(threads)]
-    start = time.perf_counter()
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return time.perf_counter() - start
 
 
 def adapter_increments(folder: Path, threads: int) -> float:
@@ -46,7 +35,7 @@ def adapter_increments(folder: Path, threads: int) -> float:
             with store.unit_of_work() as uow:
                 uow.sign_in_failures.increment("u1")
 
-    elapsed = _in_threads(threads, work)
+    elapsed = in_threads(threads, work)
     with store.unit_of_work() as uow:
         assert uow.sign_in_failures.count("u1") == each * threads
     store.close()
@@ -71,7 +60,7 @@ def raw_increments(folder: Path, threads: int) -> float:
             ).fetchone()
         connection.close()
 
-    elapsed = _in_threads(threads, work)
+    elapsed = in_threads(threads, work)
     return each * threads / elapsed
 
 
