@@ -345,14 +345,14 @@ def test_a_verified_challenge_stays_verified_after_wrong_attempts(
 def test_send_times_are_kept_and_counted_in_a_window(
     store: Storage, user: User, now: datetime
 ) -> None:
-    """VF-8: sends are counted per user from ``since`` on, the boundary included."""
+    """VF-8: sends are counted per user after ``since``; one exactly at ``since`` has left."""
     times = [now + timedelta(minutes=m) for m in (0, 5, 10)]
     with store.unit_of_work() as uow:
         for at in reversed(times):
             uow.code_sends.record(user.id, at)
     with store.unit_of_work() as uow:
-        assert list(uow.code_sends.sends_since(user.id, now)) == times
-        assert list(uow.code_sends.sends_since(user.id, times[1])) == times[1:]
+        assert list(uow.code_sends.sends_since(user.id, now - timedelta(microseconds=1))) == times
+        assert list(uow.code_sends.sends_since(user.id, now)) == times[1:]
         assert list(uow.code_sends.sends_since("u2", now)) == []
         with pytest.raises(NotFound):
             uow.code_sends.record("u404", now)
@@ -369,11 +369,11 @@ def test_send_is_recorded_only_below_the_limit(store: Storage, user: User, now: 
             )
             for i in range(7)
         ]  # fmt: skip
-        later = now + timedelta(minutes=15, microseconds=1)
+        later = now + window  # the first send, at ``now``, has just left the window
         assert uow.code_sends.record_within_limit(user.id, at=later, since=later - window, limit=5)
     assert allowed == [True] * 5 + [False] * 2
     with store.unit_of_work() as uow:
-        assert len(uow.code_sends.sends_since(user.id, now)) == 6
+        assert len(uow.code_sends.sends_since(user.id, now - timedelta(microseconds=1))) == 6
 
 
 def test_naive_times_are_refused(store: Storage, user: User, now: datetime) -> None:

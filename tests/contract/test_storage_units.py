@@ -188,7 +188,7 @@ def test_simultaneous_sends_respect_the_limit(store: Storage, user: User, now: d
     results = _run_together(20, send)
     assert results.count(True) == 5
     with store.unit_of_work() as uow:
-        assert len(uow.code_sends.sends_since(user.id, now)) == 5
+        assert len(uow.code_sends.sends_since(user.id, now - timedelta(minutes=15))) == 5
 
 
 # --- injected failures (ST-2, LK-8) ----------------------------------------------------------

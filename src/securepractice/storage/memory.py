@@ -380,7 +380,7 @@ class _CodeSends(_Repository):
 
     def sends_since(self, user_id: str, since: datetime) -> Sequence[datetime]:
         since = require_utc(since, field="since")
-        return sorted(t for t in self._tx.read("code_sends").get(user_id, ()) if t >= since)
+        return sorted(t for t in self._tx.read("code_sends").get(user_id, ()) if t > since)
 
 
 class _LinkTokens(_Repository):

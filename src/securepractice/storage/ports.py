@@ -199,7 +199,7 @@ class CodeSends(Protocol):
     def record_within_limit(
         self, user_id: str, *, at: datetime, since: datetime, limit: int
     ) -> bool:
-        """Record a send at ``at`` only if fewer than ``limit`` were sent since ``since``.
+        """Record a send at ``at`` only if fewer than ``limit`` were sent after ``since``.
 
         The check and the write are one atomic step; returns whether the
         send was recorded (and so may go ahead).
@@ -207,7 +207,11 @@ class CodeSends(Protocol):
         ...
 
     def sends_since(self, user_id: str, since: datetime) -> Sequence[datetime]:
-        """Return the send times at or after ``since``, oldest first."""
+        """Return the send times after ``since``, oldest first.
+
+        A send exactly at ``since`` is not returned: with ``since`` the start
+        of the send window, it has just left the window (VF-8).
+        """
         ...
 
 

@@ -572,14 +572,14 @@ class _CodeSends(_Repository):
     ) -> bool:
         cursor = self._db.execute(
             "INSERT INTO code_sends (user_id, at) SELECT ?, ? WHERE "
-            "(SELECT count(*) FROM code_sends WHERE user_id = ? AND at >= ?) < ?",
+            "(SELECT count(*) FROM code_sends WHERE user_id = ? AND at > ?) < ?",
             (user_id, time_text(at, field="at"), user_id, time_text(since, field="since"), limit),
         )
         return cursor.rowcount == 1
 
     def sends_since(self, user_id: str, since: datetime) -> Sequence[datetime]:
         rows = self._db.execute(
-            "SELECT at FROM code_sends WHERE user_id = ? AND at >= ? ORDER BY at",
+            "SELECT at FROM code_sends WHERE user_id = ? AND at > ? ORDER BY at",
             (user_id, time_text(since, field="since")),
         ).fetchall()
         return [datetime.fromisoformat(row[0]) for row in rows]
