@@ -15,10 +15,10 @@ import attrs
 
 from securepractice.clock import Clock, SystemClock
 from securepractice.errors import DeliveryFailed
-from securepractice.messaging.ports import EmailMessage, Messaging
+from securepractice.messaging.ports import EmailMessage, Messaging, SmsMessage, VoiceMessage
 from securepractice.policy.hashing import PasswordHasher
 from securepractice.policy.password import PasswordPolicy
-from securepractice.records import AuditEvent, Challenge, ChallengeState, User
+from securepractice.records import AuditEvent, Challenge, ChallengeState, DeliveryMethod, User
 from securepractice.settings import Settings
 from securepractice.storage.ports import Storage, UnitOfWork
 from securepractice.verification import codes
@@ -113,6 +113,39 @@ class ServiceBase:
         except DeliveryFailed as failure:
             on_failure(failure)
             raise
+
+    def _deliver_code(self, user: User, issued: codes.CodeIssued, *, sms: str, voice: str) -> None:
+        """Send a code after commit by its challenge's method, as ``sms`` or ``voice`` text.
+
+        A failed delivery voids the code in a unit of its own, is audited,
+        and reaches the caller as `DeliveryFailed` (VF-10).
+        """
+        sent = issued.challenge
+        messaging = self._context.messaging
+
+        def send() -> None:
+            if sent.method is DeliveryMethod.SMS:
+                messaging.sms.send_sms(SmsMessage(to=sent.destination, text=sms))
+            else:
+                messaging.voice.place_call(VoiceMessage(to=sent.destination, text=voice))
+
+        def void(failure: DeliveryFailed) -> None:
+            now = self._now()
+            with self._unit() as uow:
+                void_undelivered_code(uow, sent)
+                self._audit(
+                    uow,
+                    "code.delivery_failed",
+                    failure.code,
+                    at=now,
+                    actor=user,
+                    subject=user,
+                    purpose=sent.purpose.value,
+                    method=sent.method.value,
+                    channel=failure.channel,
+                )
+
+        self._deliver_or_record(send, void)
 
 
 def void_undelivered_code(uow: UnitOfWork, sent: Challenge) -> None:

@@ -27,7 +27,6 @@ from typing import Any
 
 import attrs
 
-from securepractice.accounts._service import void_undelivered_code
 from securepractice.accounts.signin import SignInActions
 from securepractice.accounts.verification import cancel_open_verification, duration_words
 from securepractice.errors import (
@@ -37,7 +36,6 @@ from securepractice.errors import (
     InvalidInput,
     InvalidState,
 )
-from securepractice.messaging.ports import SmsMessage, VoiceMessage
 from securepractice.policy.identity import normalize_email
 from securepractice.policy.lockout import AttemptDecision, decide_attempt
 from securepractice.policy.password import PasswordReport, Violation, normalize_password
@@ -650,49 +648,18 @@ class ProfileActions(SignInActions):
 
     def _send_code(self, user: User, issued: CodeIssued) -> None:
         """Send the code by SMS or voice after commit; a failed delivery voids it (VF-10)."""
-        challenge = issued.challenge
-        messaging = self._context.messaging
         code = issued.code.reveal()
         lifetime = duration_words(self._context.settings.verification.code_lifetime)
         portal = self._context.portal_name
-
-        def send() -> None:
-            if challenge.method is DeliveryMethod.SMS:
-                messaging.sms.send_sms(
-                    SmsMessage(
-                        to=challenge.destination,
-                        text=f"{code} is your code to confirm this phone number for {portal}. "
-                        f"It expires in {lifetime}.",
-                    )
-                )
-            else:
-                spoken = ", ".join(code)
-                messaging.voice.place_call(
-                    VoiceMessage(
-                        to=challenge.destination,
-                        text=f"Your code to confirm this phone number for {portal} is "
-                        f"{spoken}. Again: {spoken}.",
-                    )
-                )
-
-        self._deliver_or_record(
-            send, lambda failure: self._void_undelivered(user, challenge, failure)
+        spoken = ", ".join(code)
+        self._deliver_code(
+            user,
+            issued,
+            sms=f"{code} is your code to confirm this phone number for {portal}. "
+            f"It expires in {lifetime}.",
+            voice=f"Your code to confirm this phone number for {portal} is "
+            f"{spoken}. Again: {spoken}.",
         )
-
-    def _void_undelivered(self, user: User, challenge: Challenge, failure: DeliveryFailed) -> None:
-        now = self._now()
-        with self._unit() as uow:
-            void_undelivered_code(uow, challenge)
-            self._audit(
-                uow,
-                "code.delivery_failed",
-                failure.code,
-                at=now,
-                actor=user,
-                subject=user,
-                purpose=challenge.purpose.value,
-                channel=failure.channel,
-            )
 
     # The current password, checked as a sign-in attempt (PW-6, PF-4, LK-1, LK-4).
 

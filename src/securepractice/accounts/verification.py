@@ -20,13 +20,11 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from securepractice.accounts._service import ServiceBase, void_undelivered_code
+from securepractice.accounts._service import ServiceBase
 from securepractice.errors import DeliveryFailed, InvalidState, InvalidToken
-from securepractice.messaging.ports import SmsMessage, VoiceMessage
 from securepractice.records import (
     Challenge,
     ChallengeState,
-    DeliveryMethod,
     LinkToken,
     Purpose,
     TokenPurpose,
@@ -366,42 +364,17 @@ class VerificationActions(LinkFlow):
                 kind=kind,
             )
             user = step.user
-        self._deliver_or_record(
-            lambda: self._deliver_code(issued),
-            lambda failure: self._void_undelivered(user, issued.challenge, failure),
-        )
+        self._send_verification_code(user, issued)
 
-    def _deliver_code(self, issued: codes.CodeIssued) -> None:
-        challenge = issued.challenge
+    def _send_verification_code(self, user: User, issued: codes.CodeIssued) -> None:
         code = issued.code.reveal()
         lifetime = duration_words(self._context.settings.verification.code_lifetime)
         name = self._context.portal_name
-        if challenge.method is DeliveryMethod.SMS:
-            text = f"Your {name} verification code is {code}. It expires in {lifetime}."
-            self._context.messaging.sms.send_sms(SmsMessage(to=challenge.destination, text=text))
-        else:
-            spoken = ", ".join(code)
-            text = (
-                f"Hello. Your {name} verification code is {spoken}. "
-                f"Again, your code is {spoken}. It expires in {lifetime}."
-            )
-            self._context.messaging.voice.place_call(
-                VoiceMessage(to=challenge.destination, text=text)
-            )
-
-    def _void_undelivered(self, user: User, sent: Challenge, failure: DeliveryFailed) -> None:
-        """Void the code whose delivery failed, in a unit of its own, and audit it (VF-10)."""
-        now = self._now()
-        with self._unit() as uow:
-            void_undelivered_code(uow, sent)
-            self._audit(
-                uow,
-                "code.delivery_failed",
-                failure.code,
-                at=now,
-                actor=user,
-                subject=user,
-                purpose=sent.purpose.value,
-                method=sent.method.value,
-                channel=failure.channel,
-            )
+        spoken = ", ".join(code)
+        self._deliver_code(
+            user,
+            issued,
+            sms=f"Your {name} verification code is {code}. It expires in {lifetime}.",
+            voice=f"Hello. Your {name} verification code is {spoken}. "
+            f"Again, your code is {spoken}. It expires in {lifetime}.",
+        )
