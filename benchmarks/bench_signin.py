@@ -43,6 +43,7 @@ SAMPLES = 1000
 
 def portal(folder: Path, hashing: HashParameters) -> tuple[SignInActions, AccountContext]:
     now = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
+    folder.mkdir(exist_ok=True)
     context = AccountContext(
         storage=SQLiteStorage(folder / "portal.db"),
         messaging=Messaging.using(Outbox()),
@@ -68,7 +69,7 @@ def portal(folder: Path, hashing: HashParameters) -> tuple[SignInActions, Accoun
     return SignInActions(context), context
 
 
-def overhead(folder: Path) -> None:
+def overhead(folder: Path) -> float:
     params = HashParameters()
     accounts, _ = portal(folder, params)
     bare = argon2.PasswordHasher(
@@ -84,7 +85,30 @@ def overhead(folder: Path) -> None:
     sign_in = statistics.median(sign_in_ms)
     print(
         f"default parameters: bare argon2 verify {verify:.1f} ms, sign-in {sign_in:.1f} ms,"
-        f" ratio {sign_in / verify:.3f} (library adds {sign_in - verify:.2f} ms)"
+        f" ratio {sign_in / verify:.3f}"
+    )
+    return verify
+
+
+def own_work(folder: Path, verify: float) -> None:
+    """Measure the library's own work: a right-password sign-in at the cheapest argon2 cost.
+
+    With argon2 itself reduced to microseconds, what is left is the store,
+    the session and the audit; set against one default verify it is the
+    overhead, free of the noise of 140 ms hashes on a shared machine.
+    """
+    cheap = HashParameters(time_cost=1, memory_cost=8, parallelism=1)
+    accounts, _ = portal(folder, cheap)
+    bare = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    stored = bare.hash(PASSWORD)
+    argon = statistics.median(timed(lambda: bare.verify(stored, PASSWORD), SAMPLES))
+    sign_in = statistics.median(
+        timed(lambda: accounts.sign_in(email="dr@example.com", password=PASSWORD), SAMPLES)
+    )
+    work = sign_in - argon
+    print(
+        f"library's own work per sign-in: {work:.3f} ms (median over {SAMPLES}),"
+        f" {100 * work / verify:.2f}% of one default verify"
     )
 
 
@@ -105,9 +129,10 @@ def comparable_paths(folder: Path) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
-        overhead(Path(one))
-        comparable_paths(Path(two))
+    with tempfile.TemporaryDirectory() as folder:
+        verify = overhead(Path(folder, "default"))
+        own_work(Path(folder, "cheap"), verify)
+        comparable_paths(Path(folder, "paths"))
 
 
 if __name__ == "__main__":
