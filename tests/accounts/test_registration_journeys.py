@@ -241,6 +241,7 @@ def test_rg_4_a_re_invite_may_correct_names_and_phones(flows: Flows) -> None:
 
 
 def test_rg_5_the_first_user_of_a_practice_is_its_user_manager(flows: Flows) -> None:
+    """RG-5: the first user invited to each practice holds User Manager; later ones do not."""
     practice = flows.practice()
     other = flows.practice("Other Dental")
     first = flows.registration.invite(practice_id=practice.id, email="first@smile.example")
