@@ -18,23 +18,13 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import argon2
+from _portal import add_user, sqlite_context
 
 from securepractice import (
-    Credential,
-    FakeClock,
     HashParameters,
-    LinkRules,
-    Messaging,
-    Outbox,
-    Practice,
-    RegistrationStatus,
-    Settings,
-    SQLiteStorage,
-    User,
 )
 from securepractice.accounts._service import AccountContext
 from securepractice.accounts.profile import ProfileActions
@@ -45,28 +35,9 @@ CHANGES = 4
 
 
 def setup(folder: Path) -> tuple[ProfileActions, AccountContext]:
-    now = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
-    context = AccountContext(
-        storage=SQLiteStorage(folder / "portal.db"),
-        messaging=Messaging.using(Outbox()),
-        settings=Settings(links=LinkRules(base_url="https://portal.example")),
-        clock=FakeClock(now),
-    )
-    with context.storage.unit_of_work() as uow:
-        uow.practices.add(Practice(id="p1", name="Smile Dental", created_at=now))
-        for user_id, email in (("u1", "dr@example.com"), ("u2", "other@example.com")):
-            uow.users.add(
-                User(
-                    id=user_id,
-                    practice_id="p1",
-                    email=email,
-                    status=RegistrationStatus.REGISTERED,
-                    created_at=now,
-                )
-            )
-        uow.credentials.put(
-            Credential(user_id="u1", password_hash=context.hasher.hash(FIRST), set_at=now)
-        )
+    context = sqlite_context(folder)
+    add_user(context, "dr", password=FIRST)
+    add_user(context, "other", password=None)
     return ProfileActions(context), context
 
 
@@ -76,7 +47,7 @@ def writer_latencies(context: AccountContext, stop: threading.Event) -> list[flo
     while not stop.is_set():
         start = time.perf_counter()
         with context.storage.unit_of_work() as uow:
-            uow.sign_in_failures.increment("u2")
+            uow.sign_in_failures.increment("other")
         latencies.append((time.perf_counter() - start) * 1000)
         # A request a millisecond, not a tight loop: SQLite's busy handler is not
         # fair, and a writer that never pauses can starve the others.

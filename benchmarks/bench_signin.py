@@ -14,64 +14,32 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
 import argon2
+from _portal import add_user, sqlite_context
 from _timing import timed
 
 from securepractice import (
-    Credential,
-    FakeClock,
     HashParameters,
-    LinkRules,
-    Messaging,
-    Outbox,
-    Practice,
-    RegistrationStatus,
-    Settings,
-    SQLiteStorage,
-    User,
 )
-from securepractice.accounts._service import AccountContext
 from securepractice.accounts.signin import SignInActions
 
 PASSWORD = "Sunshine-2026"
 SAMPLES = 1000
 
 
-def portal(folder: Path, hashing: HashParameters) -> tuple[SignInActions, AccountContext]:
-    now = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
-    folder.mkdir(exist_ok=True)
-    context = AccountContext(
-        storage=SQLiteStorage(folder / "portal.db"),
-        messaging=Messaging.using(Outbox()),
-        settings=Settings(hashing=hashing, links=LinkRules(base_url="https://portal.example")),
-        clock=FakeClock(now),
-    )
-    with context.storage.unit_of_work() as uow:
-        uow.practices.add(Practice(id="p1", name="Smile Dental", created_at=now))
-        for name, locked in (("dr", False), ("locked", True)):
-            uow.users.add(
-                User(
-                    id=name,
-                    practice_id="p1",
-                    email=f"{name}@example.com",
-                    status=RegistrationStatus.REGISTERED,
-                    locked=locked,
-                    created_at=now,
-                )
-            )
-            uow.credentials.put(
-                Credential(user_id=name, password_hash=context.hasher.hash(PASSWORD), set_at=now)
-            )
-    return SignInActions(context), context
+def portal(folder: Path, hashing: HashParameters) -> SignInActions:
+    context = sqlite_context(folder, hashing)
+    add_user(context, "dr", password=PASSWORD)
+    add_user(context, "locked", password=PASSWORD, locked=True)
+    return SignInActions(context)
 
 
 def overhead(folder: Path) -> float:
     params = HashParameters()
-    accounts, _ = portal(folder, params)
+    accounts = portal(folder, params)
     bare = argon2.PasswordHasher(
         time_cost=params.time_cost, memory_cost=params.memory_cost, parallelism=params.parallelism
     )
@@ -98,7 +66,7 @@ def own_work(folder: Path, verify: float) -> None:
     overhead, free of the noise of 140 ms hashes on a shared machine.
     """
     cheap = HashParameters(time_cost=1, memory_cost=8, parallelism=1)
-    accounts, _ = portal(folder, cheap)
+    accounts = portal(folder, cheap)
     bare = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     stored = bare.hash(PASSWORD)
     argon = statistics.median(timed(lambda: bare.verify(stored, PASSWORD), SAMPLES))
@@ -113,7 +81,7 @@ def own_work(folder: Path, verify: float) -> None:
 
 
 def comparable_paths(folder: Path) -> None:
-    accounts, _ = portal(folder, HashParameters(time_cost=1, memory_cost=8, parallelism=1))
+    accounts = portal(folder, HashParameters(time_cost=1, memory_cost=8, parallelism=1))
     cases = {
         "unknown email": ("nobody@example.com", PASSWORD),
         "wrong password": ("dr@example.com", "Wrong-2026"),
