@@ -18,15 +18,15 @@ from securepractice import (
     SQLiteStorage,
     User,
 )
-from securepractice.accounts._service import AccountContext
+from securepractice.dependencies import Dependencies
 
 START = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
 
 
-def sqlite_context(folder: Path, hashing: HashParameters | None = None) -> AccountContext:
+def sqlite_context(folder: Path, hashing: HashParameters | None = None) -> Dependencies:
     """Services' collaborators over ``folder``/portal.db, with one practice, ``p1``."""
     folder.mkdir(exist_ok=True)
-    context = AccountContext(
+    context = Dependencies(
         storage=SQLiteStorage(folder / "portal.db"),
         messaging=Messaging.using(Outbox()),
         settings=Settings(
@@ -40,7 +40,7 @@ def sqlite_context(folder: Path, hashing: HashParameters | None = None) -> Accou
 
 
 def add_user(
-    context: AccountContext, user_id: str, *, password: str | None, locked: bool = False
+    context: Dependencies, user_id: str, *, password: str | None, locked: bool = False
 ) -> None:
     """Store a registered user ``<user_id>@example.com`` of ``p1``, with ``password`` if given."""
     with context.storage.unit_of_work() as uow:
@@ -56,4 +56,4 @@ def add_user(
         )
         if password is not None:
             stored = context.hasher.hash(password)
-            uow.credentials.put(Credential(user_id=user_id, password_hash=stored, set_at=START))
+            uow.credentials.add(Credential(user_id=user_id, password_hash=stored, set_at=START))

@@ -42,3 +42,24 @@ def in_threads(threads: int, work: Callable[[], object]) -> float:
     for thread in pool:
         thread.join()
     return time.perf_counter() - start
+
+
+def paired_rates(
+    a: Callable[[], object], b: Callable[[], object], *, rounds: int = 15, calls: int = 2_000
+) -> tuple[float, float, float]:
+    """Rates of ``a`` and ``b`` measured in alternating rounds: (median a, median b, median a/b).
+
+    Each round times ``calls`` calls of one, then of the other, so that a
+    drift of the machine's speed touches both alike; the ratio is taken
+    round by round.
+    """
+    rates_a: list[float] = []
+    rates_b: list[float] = []
+    for _ in range(rounds):
+        for action, rates in ((a, rates_a), (b, rates_b)):
+            start = time.perf_counter()
+            for _ in range(calls):
+                action()
+            rates.append(calls / (time.perf_counter() - start))
+    ratios = [x / y for x, y in zip(rates_a, rates_b, strict=True)]
+    return statistics.median(rates_a), statistics.median(rates_b), statistics.median(ratios)

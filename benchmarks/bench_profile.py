@@ -26,22 +26,22 @@ from _portal import add_user, sqlite_context
 from securepractice import (
     HashParameters,
 )
-from securepractice.accounts._service import AccountContext
-from securepractice.accounts.profile import ProfileActions
+from securepractice.dependencies import Dependencies
+from securepractice.portal import Accounts
 from securepractice.secret import Secret
 
 FIRST = "Sunshine-2026"
 CHANGES = 4
 
 
-def setup(folder: Path) -> tuple[ProfileActions, AccountContext]:
+def setup(folder: Path) -> tuple[Accounts, Dependencies]:
     context = sqlite_context(folder)
     add_user(context, "dr", password=FIRST)
     add_user(context, "other", password=None)
-    return ProfileActions(context), context
+    return Accounts(context), context
 
 
-def writer_latencies(context: AccountContext, stop: threading.Event) -> list[float]:
+def writer_latencies(context: Dependencies, stop: threading.Event) -> list[float]:
     """Run a one-increment unit each millisecond until ``stop``; return their times in ms."""
     latencies: list[float] = []
     while not stop.is_set():
@@ -55,7 +55,7 @@ def writer_latencies(context: AccountContext, stop: threading.Event) -> list[flo
     return latencies
 
 
-def writer_alone(context: AccountContext, seconds: float) -> list[float]:
+def writer_alone(context: Dependencies, seconds: float) -> list[float]:
     """Run the writer for ``seconds`` with nothing else running; return its latencies."""
     stop = threading.Event()
     threading.Timer(seconds, stop.set).start()

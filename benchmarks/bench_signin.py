@@ -24,17 +24,17 @@ from _timing import timed
 from securepractice import (
     HashParameters,
 )
-from securepractice.accounts.signin import SignInActions
+from securepractice.portal import Accounts
 
 PASSWORD = "Sunshine-2026"
 SAMPLES = 1000
 
 
-def portal(folder: Path, hashing: HashParameters) -> SignInActions:
+def portal(folder: Path, hashing: HashParameters) -> Accounts:
     context = sqlite_context(folder, hashing)
     add_user(context, "dr", password=PASSWORD)
     add_user(context, "locked", password=PASSWORD, locked=True)
-    return SignInActions(context)
+    return Accounts(context)
 
 
 def overhead(folder: Path) -> float:

@@ -74,7 +74,7 @@ def users_create_and_get(folder: Path, count: int = 1000) -> float:
             uow.users.add(User(id=f"u{n}", practice_id="p1", email=f"u{n}@example.com",
                                created_at=NOW))  # fmt: skip
         with store.unit_of_work() as uow:
-            assert uow.users.get_by_email(f"U{n}@example.com") is not None
+            assert uow.users.get_by_email(f"u{n}@example.com") is not None
     elapsed = time.perf_counter() - start
     store.close()
     return count / elapsed

@@ -1,9 +1,9 @@
-"""Two-step verification benchmarks: codes, phone parsing, import time and memory.
+"""Two-step verification benchmarks: codes against pyotp (P5), phone parsing.
 
-Prints plain lines: code issue + verify round trips per second against a bare
-HMAC-SHA256 round trip, phone numbers parsed and validated per second, and
-the time and peak memory of importing the package and its phone module in a
-fresh interpreter.
+Prints plain lines: code issue + verify round trips per second beside pyotp's
+TOTP generate + verify, in alternating rounds, with the ratio of each pair
+(P5), and a bare HMAC-SHA256 round trip for scale; phone numbers parsed and
+validated per second. Import cost is `bench_import.py`'s.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 import pyotp
+from _timing import paired_rates
 
 from securepractice.records import Phone, PhoneKind, Purpose
 from securepractice.settings import VerificationRules
@@ -67,7 +66,7 @@ def bench_codes() -> None:
             purpose=Purpose.REGISTRATION,
             option=offered[0],
             offered=offered,
-            recent_sends=(),
+            ledger=None,
             now=now,
             rules=rules,
             challenge_id="c1",
@@ -83,15 +82,13 @@ def bench_codes() -> None:
 
     assert library_round_trip()
     bare = rate(bare_round_trip)
-    library = rate(library_round_trip)
     print(f"bare HMAC-SHA256 code round trip: {bare:,.0f} per second")
-    print(f"code issue + verify round trip: {library:,.0f} per second")
-    print(f"ratio library / bare HMAC: {library / bare:.3f}")
     totp = pyotp.TOTP(pyotp.random_base32())
-    pyotp_rate = rate(lambda: totp.verify(totp.now()))
-    print(f"pyotp TOTP generate + verify: {pyotp_rate:,.0f} per second")
-    print(f"ratio pyotp / bare HMAC: {pyotp_rate / bare:.3f}")
-    print(f"ratio library / pyotp: {library / pyotp_rate:.3f}")
+    library, peer, ratio = paired_rates(library_round_trip, lambda: totp.verify(totp.now()))
+    print(f"code issue + verify round trip (default rules): {library:,.0f} per second")
+    print(f"pyotp TOTP generate + verify, alternating rounds: {peer:,.0f} per second")
+    print(f"P5 ratio library / pyotp, median of paired rounds: {ratio:.2f} (target >= 1.5)")
+    print(f"ratio library / bare HMAC: {library / bare:.3f}")
 
 
 def bench_phones() -> None:
@@ -108,60 +105,9 @@ def bench_phones() -> None:
     )
 
 
-def child_peak_kib(code: str) -> int:
-    """Peak RSS of a fresh interpreter running ``code``, read as RUSAGE_CHILDREN by a parent.
-
-    A small parent process runs the child, so that its children's peak is
-    that one child's alone.
-    """
-    parent = (
-        "import resource, subprocess, sys\n"
-        f"subprocess.run([sys.executable, '-c', {code!r}], check=True)\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-    )
-    out = subprocess.run(  # noqa: S603 - this interpreter, with code written here
-        [sys.executable, "-c", parent], check=True, capture_output=True, text=True
-    )
-    return int(out.stdout.strip())
-
-
-def import_ms(module: str) -> float:
-    """Cumulative import time of ``module`` in a fresh interpreter (-X importtime), median of 5."""
-    times = []
-    for _ in range(5):
-        out = subprocess.run(  # noqa: S603 - this interpreter, importing a module named here
-            [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        for line in out.stderr.splitlines():
-            fields = [f.strip() for f in line.removeprefix("import time:").split("|")]
-            if len(fields) == 3 and fields[2] == module:
-                times.append(int(fields[1]) / 1000)
-    return statistics.median(times)
-
-
-def bench_import() -> None:
-    bare = child_peak_kib("pass")
-    print(f"bare interpreter: peak RSS {bare / 1024:.1f} MiB")
-    for module in (
-        "securepractice",
-        "securepractice.verification.phones",
-        "securepractice.verification.codes",
-        "securepractice.verification.tokens",
-    ):
-        peak = child_peak_kib(f"import {module}")
-        print(
-            f"import {module}: {import_ms(module):.1f} ms, peak RSS {peak / 1024:.1f} MiB "
-            f"(+{(peak - bare) / 1024:.1f} MiB over a bare interpreter)"
-        )
-
-
 def main() -> None:
     bench_codes()
     bench_phones()
-    bench_import()
 
 
 if __name__ == "__main__":

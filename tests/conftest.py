@@ -26,7 +26,7 @@ from securepractice import (
     Settings,
     SQLiteStorage,
 )
-from securepractice.accounts._service import AccountContext
+from securepractice.dependencies import Dependencies
 from securepractice.storage.ports import Storage
 
 hypothesis_settings.register_profile(
@@ -47,7 +47,8 @@ BASE_URL = "https://portal.example"
 
 STORES: dict[str, Callable[[Path], Storage]] = {
     "memory": lambda _folder: MemoryStorage(),
-    "sqlite": lambda folder: SQLiteStorage(folder / "portal.db"),
+    # Service tests need no fsync per commit; the contract suite keeps the default FULL.
+    "sqlite": lambda folder: SQLiteStorage(folder / "portal.db", synchronous="OFF"),
 }
 
 
@@ -78,9 +79,9 @@ def outbox() -> Outbox:
 
 
 @pytest.fixture
-def context(store: Storage, outbox: Outbox, settings: Settings, clock: FakeClock) -> AccountContext:
+def context(store: Storage, outbox: Outbox, settings: Settings, clock: FakeClock) -> Dependencies:
     """The collaborators of every service: the store, the outbox, the fake clock."""
-    return AccountContext(
+    return Dependencies(
         storage=store,
         messaging=Messaging.using(outbox),
         settings=settings,

@@ -27,8 +27,8 @@ def test_root_error_is_never_raised_itself() -> None:
 def test_errors_carry_stable_codes_and_details() -> None:
     limited = RateLimited("try later", retry_after=timedelta(minutes=3))
     assert (limited.code, limited.retry_after) == ("rate_limited", timedelta(minutes=3))
-    failed = DeliveryFailed("sms down", channel="sms", code="delivery.sms")
-    assert (failed.code, failed.channel) == ("delivery.sms", "sms")
+    failed = DeliveryFailed("sms down", channel="sms", code="delivery.failed")
+    assert (failed.code, failed.channel) == ("delivery.failed", "sms")
     assert StorageError("gone").code == "storage.unavailable"
     bad = InvalidInput("not an email", field="email", code="email.malformed")
     assert isinstance(bad, ValueError)

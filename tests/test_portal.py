@@ -31,7 +31,7 @@ def test_sqlite_portal_keeps_what_it_is_told_across_reopening(tmp_path: Path) ->
     assert outbox.last_link("dr.smith@example.com").startswith("https://portal.example/register?")
     with (
         Portal.sqlite(path, messaging=Messaging.using(outbox), settings=SETTINGS) as portal,
-        portal.context.storage.unit_of_work() as uow,
+        portal.deps.storage.unit_of_work() as uow,
     ):
         user = uow.users.get_by_email("dr.smith@example.com")
     assert user is not None
@@ -61,8 +61,8 @@ def test_options_reach_every_service() -> None:
     portal.accounts.invite(practice_id=practice.id, email="dr@example.com")
     assert "MySecurePractice" in outbox.last_email("dr@example.com").subject
     assert practice.created_at == clock.now()
-    assert portal.context.terms_version == "2026-11"
-    assert portal.billing.context is portal.practice.context is portal.accounts.context
+    assert portal.deps.terms_version == "2026-11"
+    assert portal.billing.deps is portal.practice.deps is portal.accounts.deps is portal.deps
 
 
 def test_billing_needs_a_payment_processor() -> None:

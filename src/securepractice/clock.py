@@ -30,6 +30,8 @@ def require_utc(moment: datetime, *, field: str = "now") -> datetime:
     A naive datetime has no defined instant, and mixing one with aware ones
     is how expiry bugs start.
     """
+    if moment.tzinfo is timezone.utc:
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidInput(
             f"{field} must be a timezone-aware datetime", field=field, code="time.naive"

@@ -107,7 +107,7 @@ class _Demo:
         latest = accounts.verify_code(link, code=phone.last_code(CELL))
         self.say(f"The code from the call: {latest.outcome.value}")
         self.heading("Step 6-8: Terms of Use, a password (a weak one first), then sign in.")
-        accounts.accept_terms(link, version=self.portal.context.terms_version)
+        accounts.accept_terms(link, version=self.portal.deps.terms_version)
         self.passwords(
             lambda p: accounts.set_password(link, password=p, confirmation=p), "sunshine", PASSWORD
         )

@@ -3,7 +3,8 @@
 Expected user mistakes (a weak password, a wrong code) are values, not
 exceptions. Exceptions are for what a caller must not ignore. Every exception
 carries a stable machine-readable ``code`` and a plain-English message that
-never contains a password, code, token or hash (AU-2).
+never contains a password, code, token or hash (AU-2). Every code is
+registered, with its meaning, in `securepractice.error_codes`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import ClassVar
 
 __all__ = [
     "AlreadyExists",
+    "Conflict",
     "CorruptHash",
     "DeliveryFailed",
     "InvalidInput",
@@ -32,7 +34,9 @@ class SecurePracticeError(Exception):
     """Root of every error this library raises; never raised itself.
 
     ``code`` is stable across releases and meant for programs; ``message``
-    is plain English and meant for people.
+    is plain English and meant for people. Every code the library raises is
+    in `securepractice.error_codes.CODES` (a test reads the source to prove
+    it); an application's own adapters may raise with codes of their own.
     """
 
     default_code: ClassVar[str] = "securepractice.error"
@@ -139,6 +143,17 @@ class StorageError(SecurePracticeError):
     """
 
     default_code = "storage.unavailable"
+
+
+class Conflict(StorageError):
+    """A record changed in another unit of work between this unit's read and its save.
+
+    Raised by a store's ``save(record, expected_version=...)``; the unit is
+    rolled back. Services turn it into the user's answer (a link or a code
+    already used) where it means one; elsewhere the action may be retried.
+    """
+
+    default_code = "storage.conflict"
 
 
 class CorruptHash(SecurePracticeError):

@@ -13,42 +13,107 @@ from __future__ import annotations
 import os
 from types import TracebackType
 
+import attrs
 from typing_extensions import Self, TypedDict, Unpack
 
-from securepractice.accounts._service import AccountContext
-from securepractice.accounts.profile import ProfileActions
-from securepractice.accounts.registration import RegistrationActions
-from securepractice.accounts.reset import ResetActions
-from securepractice.accounts.verification import VerificationActions
+from securepractice.accounts import profile, registration, reset, signin, verification
 from securepractice.clock import Clock, SystemClock
+from securepractice.dependencies import Dependencies
 from securepractice.errors import SettingsError
 from securepractice.messaging.ports import Messaging
-from securepractice.practice.billing import BillingActions, PaymentProcessor
-from securepractice.practice.dashboard import DashboardActions
-from securepractice.practice.support import SupportActions
-from securepractice.practice.users import ManageUsersActions
+from securepractice.practice import billing, dashboard, support, users
+from securepractice.practice.payments import PaymentProcessor
 from securepractice.settings import Settings
-from securepractice.storage.memory import MemoryStorage
 from securepractice.storage.ports import Storage
-from securepractice.storage.sqlite import SQLiteStorage
 
-__all__ = ["Accounts", "Portal", "PracticeAdministration"]
+__all__ = ["Accounts", "Billing", "Portal", "PracticeAdministration"]
 
 
-class Accounts(RegistrationActions, VerificationActions, ResetActions, ProfileActions):
+@attrs.frozen
+class Accounts:
     """Every action a portal user takes for their own account, one method each.
 
     Invitation and registration, "Verify your Identity", sign-in and
-    sessions, forgotten password, change of password, profile.
+    sessions, forgotten password, change of password, profile. Each action
+    is a function of its flow's module that takes the facade first; this
+    class only names them, and holds the ``deps`` they act through.
     """
 
+    deps: Dependencies
 
-class PracticeAdministration(ManageUsersActions, SupportActions, DashboardActions):
+    create_practice = registration.create_practice
+    invite = registration.invite
+    open_invitation = registration.open_invitation
+    add_phones = registration.add_phones
+    accept_terms = registration.accept_terms
+    set_password = registration.set_password
+
+    delivery_options = verification.delivery_options
+    send_code = verification.send_code
+    resend_code = verification.resend_code
+    change_delivery_method = verification.change_delivery_method
+    verify_code = verification.verify_code
+
+    sign_in = signin.sign_in
+    touch_session = signin.touch_session
+    sign_out = signin.sign_out
+
+    forgot_password = reset.forgot_password
+    open_reset_link = reset.open_reset_link
+    reset_password = reset.reset_password
+
+    change_password = profile.change_password
+    update_profile = profile.update_profile
+    set_two_step = profile.set_two_step
+    change_email = profile.change_email
+    start_phone_change = profile.start_phone_change
+    resend_phone_code = profile.resend_phone_code
+    verify_phone_code = profile.verify_phone_code
+
+
+@attrs.frozen
+class PracticeAdministration:
     """What User Managers and support staff do: Manage Users, support actions, dashboards.
 
     Every action asks the role rules first (`securepractice.policy.roles`)
     and refuses with `PermissionDenied` outside the actor's reach (UM-2).
     """
+
+    deps: Dependencies
+
+    list_users = users.list_users
+    edit_invited_user = users.edit_invited_user
+    reinvite = users.reinvite
+    set_two_step_for = users.set_two_step_for
+
+    unlock = support.unlock
+    grant_user_manager = support.grant_user_manager
+    revoke_user_manager = support.revoke_user_manager
+    edit_practice = support.edit_practice
+    subscribe_practice = support.subscribe_practice
+    grant_product = support.grant_product
+    revoke_product = support.revoke_product
+    deactivate = support.deactivate
+
+    dashboard_products = dashboard.dashboard_products
+
+
+@attrs.frozen
+class Billing:
+    """SecureMail bought by User Managers: card on file, purchases, monthly billing (UM-6, UM-7).
+
+    ``processor`` is the card processor that makes the charges.
+    """
+
+    deps: Dependencies
+    processor: PaymentProcessor
+
+    put_card_on_file = billing.put_card_on_file
+    purchase_securemail = billing.purchase_securemail
+    run_billing = billing.run_billing
+    list_payments = billing.list_payments
+    list_invoices = billing.list_invoices
+    email_invoices = billing.email_invoices
 
 
 class PortalOptions(TypedDict, total=False):
@@ -80,7 +145,7 @@ class Portal:
         portal_name: str = "Practice Portal",
         payment_processor: PaymentProcessor | None = None,
     ) -> None:
-        self.context = AccountContext(
+        self.deps = Dependencies(
             storage=storage,
             messaging=messaging,
             settings=settings or Settings(),
@@ -88,14 +153,12 @@ class Portal:
             terms_version=terms_version,
             portal_name=portal_name,
         )
-        self.accounts = Accounts(self.context)
-        self.practice = PracticeAdministration(self.context)
-        self._billing = (
-            None if payment_processor is None else BillingActions(self.context, payment_processor)
-        )
+        self.accounts = Accounts(self.deps)
+        self.practice = PracticeAdministration(self.deps)
+        self._billing = None if payment_processor is None else Billing(self.deps, payment_processor)
 
     @property
-    def billing(self) -> BillingActions:
+    def billing(self) -> Billing:
         """SecureMail purchases, monthly billing and invoices (UM-6, UM-7).
 
         Needs the ``payment_processor`` the portal was built with.
@@ -112,16 +175,20 @@ class Portal:
         cls, path: str | os.PathLike[str], *, messaging: Messaging, **options: Unpack[PortalOptions]
     ) -> Portal:
         """Open (and create or migrate) the SQLite database at ``path``: the embedded default."""
+        from securepractice.storage.sqlite import SQLiteStorage  # noqa: PLC0415 (loaded when used)
+
         return cls(storage=SQLiteStorage(path), messaging=messaging, **options)
 
     @classmethod
     def in_memory(cls, *, messaging: Messaging, **options: Unpack[PortalOptions]) -> Portal:
         """Keep everything in memory: for tests and demonstrations."""
+        from securepractice.storage.memory import MemoryStorage  # noqa: PLC0415 (loaded when used)
+
         return cls(storage=MemoryStorage(), messaging=messaging, **options)
 
     def close(self) -> None:
         """Release the store."""
-        self.context.storage.close()
+        self.deps.storage.close()
 
     def __enter__(self) -> Self:
         return self

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -21,7 +21,6 @@ __all__ = [
     "CardOnFile",
     "Challenge",
     "ChallengeState",
-    "CodeSend",
     "Credential",
     "DeliveryMethod",
     "Entitlement",
@@ -36,10 +35,13 @@ __all__ = [
     "Role",
     "SecureMailPayment",
     "SecureMailPurchase",
+    "SendLedger",
     "Session",
     "TermsAcceptance",
     "TokenPurpose",
     "User",
+    "Versioned",
+    "revised",
 ]
 
 
@@ -113,6 +115,7 @@ class Practice:
     address: str = ""
     phone: str = ""
     created_at: datetime
+    version: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -138,6 +141,7 @@ class User:
     locked: bool = False
     deactivated: bool = False
     created_at: datetime
+    version: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -152,6 +156,7 @@ class Credential:
     password_hash: str = attrs.field(repr=False)
     set_at: datetime
     history: tuple[str, ...] = attrs.field(default=(), repr=False)
+    version: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -165,10 +170,14 @@ class Challenge:
     over the value it was computed from (compare-and-set): two simultaneous
     entries then count two wrong attempts, and one code verifies once.
     ``phone_kind`` is set only for a new-phone verification (PF-4): the field
-    ("phone" or "cell") the verified number goes into.
+    ("phone" or "cell") the verified number goes into. ``flow_id`` is the id
+    of the flow the verification was made for (the link of an invitation or
+    a reset): a verification counts for that flow only, whatever the clock
+    says.
     """
 
     id: str
+    flow_id: str | None = None
     user_id: str
     purpose: Purpose
     method: DeliveryMethod
@@ -186,9 +195,13 @@ class Challenge:
 class LinkToken:
     """An e-mailed link's token, kept only as its hash (RG-1).
 
-    A token is usable while it is not used, not superseded and not expired.
+    A token is usable while it is not used, not superseded and not expired
+    (`securepractice.verification.tokens` decides). ``id`` names the flow the
+    link opens: a verification made on this link carries it as its
+    ``flow_id``.
     """
 
+    id: str
     token_hash: bytes = attrs.field(repr=False)
     user_id: str
     purpose: TokenPurpose
@@ -196,6 +209,7 @@ class LinkToken:
     expires_at: datetime
     used_at: datetime | None = None
     superseded: bool = False
+    version: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -207,6 +221,7 @@ class Session:
     created_at: datetime
     last_active_at: datetime
     revoked: bool = False
+    version: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -310,6 +325,7 @@ class SecureMailPurchase:
     monthly_cents: int = attrs.field(validator=_cents)
     purchased_at: datetime
     ended_at: datetime | None = None
+    version: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -340,8 +356,35 @@ class Invoice:
 
 
 @attrs.frozen(kw_only=True)
-class CodeSend:
-    """The time one verification code was sent to a user, for the send limit (VF-8)."""
+class SendLedger:
+    """When codes were last sent to one user, for the send limit (VF-8).
+
+    ``sends`` holds the send times still inside the window, oldest first;
+    `securepractice.verification.codes.record_send` decides what it keeps.
+    """
 
     user_id: str
-    at: datetime
+    sends: tuple[datetime, ...] = ()
+    version: int = 0
+
+
+class Versioned(Protocol):
+    """A record that storage saves only over the version it was computed from."""
+
+    @property
+    def version(self) -> int:
+        """Grows by one with every change of the record."""
+        ...
+
+
+_R = TypeVar("_R", bound=Versioned)
+
+
+def revised(record: _R, **changes: Any) -> _R:  # noqa: ANN401 - any field of any record
+    """Return ``record`` with ``changes`` and the next version: what a transition returns.
+
+    Storage saves it with ``expected_version=record.version`` (the version it
+    was computed from), and refuses with `~securepractice.errors.Conflict`
+    when another unit saved first.
+    """
+    return attrs.evolve(record, version=record.version + 1, **changes)  # type: ignore[misc]

@@ -2,8 +2,8 @@
 
 `store`, `outbox`, `settings` and `context` come from the suite's conftest
 (every store in turn). Override `settings` in a test module to run the
-services under other rules. `flows` bundles the link flows (registration,
-verification, reset) with the ways a test reads the outbox and the store
+services under other rules. `flows` holds every account action (the
+`Accounts` facade) with the ways a test reads the outbox and the store
 (`accounts.link_flows.Flows`).
 """
 
@@ -13,21 +13,12 @@ import pytest
 
 from accounts.link_flows import Flows
 from securepractice import FakeClock
-from securepractice.accounts._service import AccountContext
-from securepractice.accounts.registration import RegistrationActions
-from securepractice.accounts.reset import ResetActions
-from securepractice.accounts.verification import VerificationActions
+from securepractice.dependencies import Dependencies
 from securepractice.messaging.outbox import Outbox
+from securepractice.portal import Accounts
 
 
 @pytest.fixture
-def flows(context: AccountContext, outbox: Outbox, clock: FakeClock) -> Flows:
-    """Registration, verification and reset over ``context``."""
-    return Flows(
-        context=context,
-        outbox=outbox,
-        clock=clock,
-        registration=RegistrationActions(context),
-        verification=VerificationActions(context),
-        reset=ResetActions(context),
-    )
+def flows(context: Dependencies, outbox: Outbox, clock: FakeClock) -> Flows:
+    """Every account action over ``context``."""
+    return Flows(context=context, outbox=outbox, clock=clock, accounts=Accounts(context))

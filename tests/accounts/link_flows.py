@@ -1,4 +1,4 @@
-"""What the link flows' tests share: the flows over one context, and how a test reads back.
+"""What the link flows' tests share: the account actions over one context, and how to read back.
 
 A test reads links and codes from the outbox, as a user reads their mail
 and phone, and reads records from the store.
@@ -6,21 +6,27 @@ and phone, and reads records from the store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
 from securepractice import FakeClock
-from securepractice.accounts._service import AccountContext
-from securepractice.accounts.registration import RegistrationActions
-from securepractice.accounts.reset import ResetActions
-from securepractice.accounts.verification import VerificationActions
+from securepractice.dependencies import Dependencies
+from securepractice.errors import Conflict
 from securepractice.messaging.outbox import Outbox
-from securepractice.records import AuditEvent, Credential, Practice, User
+from securepractice.portal import Accounts
+from securepractice.records import (
+    AuditEvent,
+    Challenge,
+    Credential,
+    LinkToken,
+    Practice,
+    User,
+    revised,
+)
 from securepractice.storage.ports import Storage
-
-#: The portal's address in every link the tests read.
 
 
 def token_of(link: str) -> str:
@@ -30,14 +36,12 @@ def token_of(link: str) -> str:
 
 @attrs.define
 class Flows:
-    """The link flows over one context, and what a test reads back."""
+    """The account actions over one context, and what a test reads back."""
 
-    context: AccountContext
+    context: Dependencies
     outbox: Outbox
     clock: FakeClock
-    registration: RegistrationActions
-    verification: VerificationActions
-    reset: ResetActions
+    accounts: Accounts
 
     @property
     def store(self) -> Storage:
@@ -54,7 +58,7 @@ class Flows:
 
     def practice(self, name: str = "Smile Dental") -> Practice:
         """Create a practice."""
-        return self.registration.create_practice(name=name, address="1 Main St")
+        return self.accounts.create_practice(name=name, address="1 Main St")
 
     def user(self, user_id: str) -> User:
         """The user as stored now."""
@@ -68,8 +72,8 @@ class Flows:
         with self.store.unit_of_work() as uow:
             found = uow.users.get(user_id)
             assert found is not None
-            changed = attrs.evolve(found, **changes)
-            uow.users.update(changed)
+            changed = revised(found, **changes)
+            uow.users.save(changed, expected_version=found.version)
         return changed
 
     def credential(self, user_id: str) -> Credential | None:
@@ -85,28 +89,87 @@ class Flows:
 
 
 class LosingUnit:
-    """A unit whose ``consume`` loses to a simultaneous use, as a store without locks may."""
+    """A unit whose saves to one repository lose to a simultaneous change: `Conflict`."""
 
-    def __init__(self, store: Storage) -> None:
-        self.inner = store.unit_of_work()
+    def __init__(self, store: LosingStore) -> None:
+        self.store = store
+        self.inner = store.inner.unit_of_work()
 
     def __enter__(self) -> Any:
         uow = self.inner.__enter__()
-        uow.link_tokens.consume = lambda *_a, **_k: None  # type: ignore[method-assign]
+
+        def lose(record: LinkToken | Challenge, *, expected_version: int) -> None:
+            self.store.lost += 1
+            msg = f"record {record.id} moved from version {expected_version}"
+            raise Conflict(msg)
+
+        getattr(uow, self.store.repository).save = lose
         return uow
 
     def __exit__(self, *exc: object) -> None:
         self.inner.__exit__(*exc)  # type: ignore[arg-type]
 
 
-@attrs.frozen
+@attrs.define
 class LosingStore:
-    """A store whose units lose every race for a link (see `LosingUnit`)."""
+    """A store whose units lose every race for a link (or ``repository``'s records).
+
+    ``lost`` counts the saves refused.
+    """
 
     inner: Storage
+    repository: str = "link_tokens"
+    lost: int = 0
 
     def unit_of_work(self) -> Any:
-        return LosingUnit(self.inner)
+        return LosingUnit(self)
 
     def close(self) -> None:
         self.inner.close()
+
+
+class OvertakenStore:
+    """A store where another action saves a verification first, between a unit's read and save.
+
+    The first unit that saves a challenge is told `Conflict`, as a store is
+    when another unit saved over the same version first; once that unit has
+    rolled back, ``rival`` runs on the real store: the action that won.
+    """
+
+    def __init__(self, inner: Storage, rival: Callable[[], object]) -> None:
+        self.inner = inner
+        self.rival = rival
+        self.overtaken = False
+
+    def unit_of_work(self) -> Any:
+        return _OvertakenUnit(self)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _OvertakenUnit:
+    def __init__(self, store: OvertakenStore) -> None:
+        self.store = store
+        self.inner = store.inner.unit_of_work()
+        self.lost = False
+
+    def __enter__(self) -> Any:
+        uow = self.inner.__enter__()
+        save = uow.challenges.save
+
+        def save_or_lose(challenge: Challenge, *, expected_version: int) -> None:
+            if self.store.overtaken:
+                save(challenge, expected_version=expected_version)
+                return
+            self.store.overtaken = self.lost = True
+            msg = f"challenge {challenge.id} moved from version {expected_version}"
+            raise Conflict(msg)
+
+        uow.challenges.save = save_or_lose  # type: ignore[method-assign]
+        return uow
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.__exit__(*exc)  # type: ignore[arg-type]
+        if self.lost:
+            self.store.rival()

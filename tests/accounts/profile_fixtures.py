@@ -17,8 +17,9 @@ from securepractice import (
     RegistrationStatus,
     User,
 )
-from securepractice.accounts._service import AccountContext, new_id
-from securepractice.accounts.profile import ProfileActions
+from securepractice.accounts._shared import new_id
+from securepractice.dependencies import Dependencies
+from securepractice.portal import Accounts
 from securepractice.records import AuditEvent, Phone, PhoneKind
 from securepractice.secret import Secret
 from securepractice.storage.ports import Storage
@@ -36,8 +37,8 @@ class Portal:
     storage: Storage
     outbox: Outbox
     clock: FakeClock
-    context: AccountContext
-    actions: ProfileActions
+    context: Dependencies
+    actions: Accounts
     practice: Practice
     user: User
     token: Secret[str]
@@ -87,7 +88,7 @@ class Portal:
 
 
 def add_user(
-    context: AccountContext,
+    context: Dependencies,
     practice_id: str | None,
     email: str,
     password: str = PASSWORD,
@@ -108,18 +109,18 @@ def add_user(
     )
     with context.storage.unit_of_work() as uow:
         uow.users.add(user)
-        uow.credentials.put(
+        uow.credentials.add(
             Credential(user_id=user.id, password_hash=context.hasher.hash(password), set_at=now)
         )
     return user
 
 
-def open_portal(context: AccountContext, outbox: Outbox, clock: FakeClock) -> Portal:
+def open_portal(context: Dependencies, outbox: Outbox, clock: FakeClock) -> Portal:
     """Return a portal over ``context`` with one practice and one signed-in user."""
     practice = Practice(id=new_id(), name="Smile Dental", created_at=clock.now())
     with context.storage.unit_of_work() as uow:
         uow.practices.add(practice)
-    actions = ProfileActions(context)
+    actions = Accounts(context)
     phones = (Phone(number=CELL, kind=PhoneKind.CELL), Phone(number=OFFICE, kind=PhoneKind.PHONE))
     user = add_user(context, practice.id, EMAIL, phones=phones)
     result = actions.sign_in(email=EMAIL, password=PASSWORD)

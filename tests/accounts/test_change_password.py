@@ -13,7 +13,6 @@ import pytest
 from accounts.profile_fixtures import EMAIL, PASSWORD, Portal, add_user, open_portal
 from securepractice import (
     CorruptHash,
-    Credential,
     FakeClock,
     InvalidInput,
     InvalidState,
@@ -22,10 +21,12 @@ from securepractice import (
     PasswordHasher,
     Role,
 )
-from securepractice.accounts._service import AccountContext
-from securepractice.accounts.profile import ChangePasswordResult, ProfileActions
+from securepractice.accounts import profile
+from securepractice.accounts.profile import ChangePasswordResult
 from securepractice.accounts.signin import SignInOutcome, SignInReason
-from securepractice.records import DeliveryMethod, PhoneKind
+from securepractice.dependencies import Dependencies
+from securepractice.portal import Accounts
+from securepractice.records import DeliveryMethod, PhoneKind, revised
 from securepractice.secret import Secret
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ HISTORY = [f"Harbor-{n}-Light!" for n in range(1, 7)]
 
 
 @pytest.fixture
-def portal(context: AccountContext, outbox: Outbox, clock: FakeClock) -> Portal:
+def portal(context: Dependencies, outbox: Outbox, clock: FakeClock) -> Portal:
     return open_portal(context, outbox, clock)
 
 
@@ -233,11 +234,11 @@ def test_a_failed_notice_does_not_undo_the_change_or_lose_the_token(portal: Port
 
 def test_outstanding_reset_links_stop_working(portal: Portal, flows: Flows) -> None:
     """A reset link sent before the change no longer works after it."""
-    flows.reset.forgot_password(email=EMAIL)
+    flows.accounts.forgot_password(email=EMAIL)
     link_token = flows.token(EMAIL)
     assert change(portal, portal.token, PASSWORD, NEW).ok
     with pytest.raises(InvalidToken):
-        flows.reset.open_reset_link(link_token)
+        flows.accounts.open_reset_link(link_token)
 
 
 def test_a_password_changed_meanwhile_is_not_overwritten(portal: Portal) -> None:
@@ -247,14 +248,13 @@ def test_a_password_changed_meanwhile_is_not_overwritten(portal: Portal) -> None
     class RacingHasher(PasswordHasher):
         def hash(self, password: str) -> str:
             with portal.storage.unit_of_work() as uow:
-                uow.credentials.put(
-                    Credential(
-                        user_id=portal.user.id, password_hash=other_hash, set_at=portal.clock.now()
-                    )
-                )
+                stored = uow.credentials.get(portal.user.id)
+                assert stored is not None
+                replaced = revised(stored, password_hash=other_hash, set_at=portal.clock.now())
+                uow.credentials.save(replaced, expected_version=stored.version)
             return super().hash(password)
 
-    racing = ProfileActions(
+    racing = Accounts(
         attrs.evolve(portal.context, hasher=RacingHasher(portal.context.settings.hashing))
     )
     with pytest.raises(InvalidState) as caught:
@@ -268,9 +268,10 @@ def test_a_password_changed_meanwhile_is_not_overwritten(portal: Portal) -> None
 
 def test_a_corrupt_stored_hash_is_an_error_and_not_a_failure(portal: Portal) -> None:
     """LK-8: an unreadable hash raises CorruptHash and does not count toward lockout."""
-    broken = attrs.evolve(portal.credential(), password_hash="$argon2id$broken")
+    stored = portal.credential()
+    broken = revised(stored, password_hash="$argon2id$broken")
     with portal.storage.unit_of_work() as uow:
-        uow.credentials.put(broken)
+        uow.credentials.save(broken, expected_version=stored.version)
     with pytest.raises(CorruptHash):
         change(portal, portal.token, PASSWORD, NEW)
     assert portal.failures() == 0
@@ -315,18 +316,20 @@ def test_nothing_lets_anyone_but_the_user_set_their_password(portal: Portal) -> 
     """PW-9: every action acts on the session's own user; none takes another user to act on."""
     own = [
         member
-        for name, member in vars(ProfileActions).items()
-        if inspect.isfunction(member) and not name.startswith("_")
+        for member in (getattr(profile, name) for name in profile.__all__)
+        if inspect.isfunction(member)
     ]
     assert len(own) == 7
     for member in own:
         parameters = set(inspect.signature(member).parameters)
         assert not parameters & {"user_id", "user", "subject", "target", "email"}, member
-    assert "current_password" in inspect.signature(ProfileActions.change_password).parameters
+    assert "current_password" in inspect.signature(profile.change_password).parameters
 
     support = add_user(portal.context, None, "help@portal.example", "Support-Desk-1")
     with portal.storage.unit_of_work() as uow:
-        uow.users.update(attrs.evolve(support, roles=frozenset({Role.SUPPORT})))
+        uow.users.save(
+            revised(support, roles=frozenset({Role.SUPPORT})), expected_version=support.version
+        )
     victim_before = portal.credential()
     staff_token = portal.sign_in("help@portal.example", "Support-Desk-1")
     assert change(portal, staff_token, "Support-Desk-1", NEW).ok

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 import attrs
 import pytest
 
+from accounts.link_flows import LosingStore, OvertakenStore
 from accounts.profile_fixtures import CELL, EMAIL, OFFICE, PASSWORD, Portal, open_portal
 from securepractice import (
+    Accounts,
     AlreadyExists,
     DeliveryFailed,
     FakeClock,
@@ -20,7 +22,8 @@ from securepractice import (
     RateLimited,
     SecurePracticeError,
 )
-from securepractice.accounts._service import AccountContext
+from securepractice.dependencies import Dependencies
+from securepractice.errors import Conflict
 from securepractice.records import (
     Challenge,
     ChallengeState,
@@ -28,9 +31,11 @@ from securepractice.records import (
     Phone,
     PhoneKind,
     Purpose,
+    revised,
 )
+from securepractice.storage.ports import UnitOfWork
 from securepractice.verification import codes
-from securepractice.verification.codes import VerifyOutcome
+from securepractice.verification.codes import VerifyOutcome, VerifyResult
 from securepractice.verification.phones import DeliveryOption, delivery_options
 
 if TYPE_CHECKING:
@@ -43,7 +48,7 @@ WRONG = "Not-the-password-1"
 
 
 @pytest.fixture
-def portal(context: AccountContext, outbox: Outbox, clock: FakeClock) -> Portal:
+def portal(context: Dependencies, outbox: Outbox, clock: FakeClock) -> Portal:
     return open_portal(context, outbox, clock)
 
 
@@ -142,11 +147,11 @@ def test_the_same_email_in_another_case_is_no_change(portal: Portal) -> None:
 
 def test_reset_links_sent_to_the_old_address_stop_working(portal: Portal, flows: Flows) -> None:
     """Whoever reads the old mailbox cannot reset the password with a link sent there."""
-    flows.reset.forgot_password(email=EMAIL)
+    flows.accounts.forgot_password(email=EMAIL)
     link_token = flows.token(EMAIL)
     portal.actions.change_email(portal.token, current_password=PASSWORD, new_email=NEW_EMAIL)
     with pytest.raises(InvalidToken):
-        flows.reset.open_reset_link(link_token)
+        flows.accounts.open_reset_link(link_token)
 
 
 def test_a_failed_notice_is_audited_and_the_change_kept(portal: Portal) -> None:
@@ -209,9 +214,9 @@ def test_a_voice_call_confirms_a_new_phone_and_keeps_the_cell(portal: Portal) ->
 
 
 def test_a_number_of_a_kind_the_user_had_not_is_added(portal: Portal) -> None:
-    office_only = attrs.evolve(portal.user, phones=(Phone(number=OFFICE, kind=PhoneKind.PHONE),))
+    office_only = revised(portal.user, phones=(Phone(number=OFFICE, kind=PhoneKind.PHONE),))
     with portal.storage.unit_of_work() as uow:
-        uow.users.update(office_only)
+        uow.users.save(office_only, expected_version=portal.user.version)
     start(portal)
     portal.actions.verify_phone_code(portal.token, code=portal.outbox.last_code(NEW_CELL))
     assert portal.stored_user().phones == (
@@ -422,7 +427,7 @@ def test_a_code_for_another_purpose_is_not_a_phone_code(portal: Portal) -> None:
         purpose=Purpose.REGISTRATION,
         option=offered[0],
         offered=offered,
-        recent_sends=[],
+        ledger=None,
         now=now,
         rules=rules,
     )
@@ -442,7 +447,7 @@ def test_a_verification_that_names_no_field_changes_no_number(portal: Portal) ->
         purpose=Purpose.NEW_PHONE,
         option=option,
         offered=(option,),
-        recent_sends=[],
+        ledger=None,
         now=portal.clock.now(),
         rules=rules,
     )
@@ -528,3 +533,54 @@ def test_two_simultaneous_right_entries_verify_once(portal: Portal) -> None:
         thread.join()
     assert sorted(o.value for o in outcomes) == ["already_verified", "verified"]
     assert len(portal.events("phone.changed")) == 1
+
+
+def _latest_phone_challenge(uow: UnitOfWork, portal: Portal) -> Challenge:
+    challenge = uow.challenges.latest(portal.user.id, Purpose.NEW_PHONE)
+    assert challenge is not None
+    return challenge
+
+
+@pytest.mark.parametrize("right", [True, False], ids=["right", "wrong"])
+def test_an_entry_that_loses_the_race_to_save_is_decided_again(portal: Portal, right: bool) -> None:
+    """RS-5, VF-7: an entry saved over a version that moved is decided over what won.
+
+    The same entry made by another request is saved first: of two right
+    entries the second is ``ALREADY_VERIFIED``, and two wrong ones count two.
+    """
+    start(portal)
+    code = portal.outbox.last_code(NEW_CELL)
+    entry = code if right else ("000000" if code != "000000" else "111111")
+    rules = portal.context.settings.verification
+    rivals: list[VerifyResult] = []
+    overtaken = OvertakenStore(
+        portal.storage,
+        lambda: rivals.append(portal.actions.verify_phone_code(portal.token, code=entry)),
+    )
+    racing = Accounts(attrs.evolve(portal.context, storage=overtaken))
+    result = racing.verify_phone_code(portal.token, code=entry)
+    stored = phone_challenge(portal)
+    assert len(rivals) == 1
+    if right:
+        assert rivals[0].outcome is VerifyOutcome.VERIFIED
+        assert result.outcome is VerifyOutcome.ALREADY_VERIFIED
+        assert stored.state is ChallengeState.VERIFIED
+    else:
+        assert result.outcome is VerifyOutcome.WRONG_CODE
+        assert stored.wrong_attempts == 2
+        assert result.attempts_left == rules.max_wrong_codes - 2
+    assert result.challenge == stored
+    assert portal.events("code.failed")[-1].outcome == result.outcome.value
+
+
+def test_an_entry_that_keeps_losing_the_race_is_a_conflict(portal: Portal) -> None:
+    """A store that never saves the entry does not loop: the `Conflict` reaches the caller."""
+    start(portal)
+    code = portal.outbox.last_code(NEW_CELL)
+    losing = LosingStore(portal.storage, repository="challenges")
+    racing = Accounts(attrs.evolve(portal.context, storage=losing))
+    with pytest.raises(Conflict):
+        racing.verify_phone_code(portal.token, code=code)
+    assert losing.lost > 1  # decided again, a bounded number of times
+    assert phone_challenge(portal).state is ChallengeState.ACTIVE
+    assert portal.actions.verify_phone_code(portal.token, code=code).verified

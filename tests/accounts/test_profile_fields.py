@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from accounts.profile_fixtures import EMAIL, Portal, open_portal
 from securepractice import FakeClock, InvalidInput, InvalidToken, Outbox
-from securepractice.accounts._service import AccountContext
 from securepractice.accounts.profile import (
     MAX_NAME_LENGTH,
     MAX_SPECIALTIES,
     MAX_SPECIALTY_LENGTH,
 )
 from securepractice.accounts.reset import ResetStage
+from securepractice.dependencies import Dependencies
 
 if TYPE_CHECKING:
     from accounts.link_flows import Flows
@@ -30,7 +30,7 @@ _REUSED_FIXTURE = [HealthCheck.function_scoped_fixture]
 
 
 @pytest.fixture
-def portal(context: AccountContext, outbox: Outbox, clock: FakeClock) -> Portal:
+def portal(context: Dependencies, outbox: Outbox, clock: FakeClock) -> Portal:
     return open_portal(context, outbox, clock)
 
 
@@ -227,14 +227,14 @@ def test_the_two_step_setting_persists_across_a_reset(
     """VF-9: a reset of the password leaves the user's own setting as they chose it."""
     portal.actions.set_two_step(portal.token, enabled=not enabled)
     portal.actions.set_two_step(portal.token, enabled=enabled)
-    flows.reset.forgot_password(email=EMAIL)
+    flows.accounts.forgot_password(email=EMAIL)
     token = flows.token(EMAIL)
-    step = flows.reset.open_reset_link(token)
+    step = flows.accounts.open_reset_link(token)
     assert step.stage is (ResetStage.VERIFY if enabled else ResetStage.PASSWORD)
     if enabled:
-        flows.verification.send_code(token, option=step.delivery_options[0])
+        flows.accounts.send_code(token, option=step.delivery_options[0])
         code = portal.outbox.last_code(step.delivery_options[0].destination)
-        assert flows.verification.verify_code(token, code=code).verified
-    assert flows.reset.reset_password(token, password=NEW, confirmation=NEW).ok
+        assert flows.accounts.verify_code(token, code=code).verified
+    assert flows.accounts.reset_password(token, password=NEW, confirmation=NEW).ok
     assert portal.stored_user().two_step_enabled is enabled
     assert portal.actions.sign_in(email=EMAIL, password=NEW).ok

@@ -41,48 +41,50 @@ class Journey:
     def run(self) -> None:
         flows = self.flows
         practice = flows.practice()
-        self.do(lambda: flows.registration.invite(practice_id=practice.id, email=EMAIL))
+        self.do(lambda: flows.accounts.invite(practice_id=practice.id, email=EMAIL))
         stale = flows.token(EMAIL)
         flows.clock.advance(minutes=1)
-        self.do(lambda: flows.registration.invite(practice_id=practice.id, email=EMAIL))
+        self.do(lambda: flows.accounts.invite(practice_id=practice.id, email=EMAIL))
         token = flows.token(EMAIL)
-        self.do(lambda: flows.registration.open_invitation(stale))
-        self.do(lambda: flows.registration.accept_terms(token, version="1"))
-        self.do(lambda: flows.registration.add_phones(token, cell="+1 202 555 0143 x12"))
-        self.do(lambda: flows.registration.add_phones(token, cell=CELL))
-        option = flows.verification.delivery_options(token)[0]
+        self.do(lambda: flows.accounts.open_invitation(stale))
+        self.do(lambda: flows.accounts.accept_terms(token, version="1"))
+        self.do(lambda: flows.accounts.add_phones(token, cell="+1 202 555 0143 x12"))
+        self.do(lambda: flows.accounts.add_phones(token, cell=CELL))
+        option = flows.accounts.delivery_options(token)[0]
         flows.outbox.fail_next("sms")
-        self.do(lambda: flows.verification.send_code(token, option=option))
-        self.do(lambda: flows.verification.resend_code(token))
+        self.do(lambda: flows.accounts.send_code(token, option=option))
+        self.do(lambda: flows.accounts.resend_code(token))
         self.typed.append("000000")
-        self.do(lambda: flows.verification.verify_code(token, code="000000"))
+        self.do(lambda: flows.accounts.verify_code(token, code="000000"))
         code = flows.outbox.last_code(CELL)
-        self.do(lambda: flows.verification.verify_code(token, code=code))
-        self.do(lambda: flows.registration.accept_terms(token, version="1"))
+        self.do(lambda: flows.accounts.verify_code(token, code=code))
+        self.do(lambda: flows.accounts.accept_terms(token, version="1"))
         self.typed += ["short", PASSWORD]
-        self.do(lambda: flows.registration.set_password(token, password="short", confirmation="x"))
+        self.do(lambda: flows.accounts.set_password(token, password="short", confirmation="x"))
         self.do(
-            lambda: flows.registration.set_password(token, password=PASSWORD, confirmation=PASSWORD)
+            lambda: flows.accounts.set_password(token, password=PASSWORD, confirmation=PASSWORD)
         )
-        self.do(lambda: flows.registration.open_invitation(token))
+        self.do(lambda: flows.accounts.open_invitation(token))
         self.reset()
 
     def reset(self) -> None:
         flows = self.flows
-        self.do(lambda: flows.reset.forgot_password(email=EMAIL))
+        self.do(lambda: flows.accounts.forgot_password(email=EMAIL))
         token = flows.token(EMAIL)
-        self.do(lambda: flows.reset.reset_password(token, password=NEW, confirmation=NEW))
-        step = flows.reset.open_reset_link(token)
+        self.do(lambda: flows.accounts.reset_password(token, password=NEW, confirmation=NEW))
+        step = flows.accounts.open_reset_link(token)
         self.produced.append(step)
         for _ in range(6):
-            self.do(lambda: flows.verification.send_code(token, option=step.delivery_options[0]))
+            self.do(lambda: flows.accounts.send_code(token, option=step.delivery_options[0]))
         flows.clock.advance(minutes=20)
-        self.do(lambda: flows.verification.send_code(token, option=step.delivery_options[1]))
-        self.do(lambda: flows.verification.verify_code(token, code=flows.outbox.last_code(CELL)))
+        self.do(lambda: flows.accounts.send_code(token, option=step.delivery_options[1]))
+        self.do(lambda: flows.accounts.verify_code(token, code=flows.outbox.last_code(CELL)))
         self.typed += [NEW, PASSWORD]
-        self.do(lambda: flows.reset.reset_password(token, password=PASSWORD, confirmation=PASSWORD))
-        self.do(lambda: flows.reset.reset_password(token, password=NEW, confirmation=NEW))
-        self.do(lambda: flows.reset.reset_password(token, password=NEW, confirmation=NEW))
+        self.do(
+            lambda: flows.accounts.reset_password(token, password=PASSWORD, confirmation=PASSWORD)
+        )
+        self.do(lambda: flows.accounts.reset_password(token, password=NEW, confirmation=NEW))
+        self.do(lambda: flows.accounts.reset_password(token, password=NEW, confirmation=NEW))
 
     def secrets(self) -> set[str]:
         """Every password typed, code and link sent, token, and stored hash."""

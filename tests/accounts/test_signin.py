@@ -25,13 +25,16 @@ from securepractice import (
     StorageError,
     User,
 )
-from securepractice.accounts._service import AccountContext
 from securepractice.accounts.signin import (
     INVALID_CREDENTIALS_MESSAGE,
-    SignInActions,
     SignInOutcome,
     SignInReason,
+    signed_in,
 )
+from securepractice.dependencies import Dependencies
+from securepractice.policy.sessions import session_token_hash, touched
+from securepractice.portal import Accounts
+from securepractice.records import Session, revised
 from securepractice.storage.faults import FaultyStorage
 from securepractice.storage.ports import Storage
 
@@ -39,18 +42,18 @@ PASSWORD = "Sunshine-2026"
 EMAIL = "dr.smith@example.com"
 
 
-def with_rules(context: AccountContext, sign_in: SignInRules) -> AccountContext:
+def with_rules(context: Dependencies, sign_in: SignInRules) -> Dependencies:
     """``context`` under other sign-in rules."""
     return attrs.evolve(context, settings=attrs.evolve(context.settings, sign_in=sign_in))
 
 
 @pytest.fixture
-def accounts(context: AccountContext) -> SignInActions:
-    return SignInActions(context)
+def accounts(context: Dependencies) -> Accounts:
+    return Accounts(context)
 
 
 def add_user(
-    context: AccountContext, email: str = EMAIL, password: str | None = PASSWORD, **fields: object
+    context: Dependencies, email: str = EMAIL, password: str | None = PASSWORD, **fields: object
 ) -> User:
     """A registered user of a new practice, with a password set now."""
     now = context.clock.now()
@@ -68,23 +71,23 @@ def add_user(
         uow.users.add(user)
         if password is not None:
             stored = context.hasher.hash(password)
-            uow.credentials.put(Credential(user_id=user.id, password_hash=stored, set_at=now))
+            uow.credentials.add(Credential(user_id=user.id, password_hash=stored, set_at=now))
     return user
 
 
-def failures(context: AccountContext, user: User) -> int:
+def failures(context: Dependencies, user: User) -> int:
     with context.storage.unit_of_work() as uow:
         return uow.sign_in_failures.count(user.id)
 
 
-def stored_user(context: AccountContext, user: User) -> User:
+def stored_user(context: Dependencies, user: User) -> User:
     with context.storage.unit_of_work() as uow:
         found = uow.users.get(user.id)
     assert found is not None
     return found
 
 
-def audit_actions(context: AccountContext, user: User | None = None) -> list[tuple[str, str]]:
+def audit_actions(context: Dependencies, user: User | None = None) -> list[tuple[str, str]]:
     with context.storage.unit_of_work() as uow:
         events = uow.audit.events(subject_id=user.id if user else None)
     return [(e.action, e.outcome) for e in events]
@@ -93,9 +96,7 @@ def audit_actions(context: AccountContext, user: User | None = None) -> list[tup
 # --- sign-in and LK-3 ------------------------------------------------------------------
 
 
-def test_right_password_signs_in_with_a_session(
-    context: AccountContext, accounts: SignInActions
-) -> None:
+def test_right_password_signs_in_with_a_session(context: Dependencies, accounts: Accounts) -> None:
     """LK-3: a user signs in with the right password, in any case of the email."""
     user = add_user(context)
     result = accounts.sign_in(email="  Dr.Smith@EXAMPLE.com ", password=PASSWORD)
@@ -112,9 +113,7 @@ def test_right_password_signs_in_with_a_session(
     assert ("sign_in", "ok") in audit_actions(context, user)
 
 
-def test_lk_3_success_clears_the_failure_count(
-    context: AccountContext, accounts: SignInActions
-) -> None:
+def test_lk_3_success_clears_the_failure_count(context: Dependencies, accounts: Accounts) -> None:
     """LK-3: with 4 failures on record, the right password still signs in and clears them."""
     user = add_user(context)
     for _ in range(4):
@@ -131,7 +130,7 @@ def test_lk_3_success_clears_the_failure_count(
 
 
 def test_lk_1_five_wrong_passwords_lock_and_the_right_one_is_refused(
-    context: AccountContext, accounts: SignInActions
+    context: Dependencies, accounts: Accounts
 ) -> None:
     """LK-1: the fifth consecutive failure locks; then even the right password is refused."""
     user = add_user(context)
@@ -145,11 +144,11 @@ def test_lk_1_five_wrong_passwords_lock_and_the_right_one_is_refused(
     assert ("account.locked", "ok") in audit_actions(context, user)
 
 
-def test_lk_1_lockout_threshold_is_a_setting(context: AccountContext) -> None:
+def test_lk_1_lockout_threshold_is_a_setting(context: Dependencies) -> None:
     """LK-1: with a threshold of 3, the third failure locks."""
     context = with_rules(context, SignInRules(max_failed_sign_ins=3))
     user = add_user(context)
-    accounts = SignInActions(context)
+    accounts = Accounts(context)
     for _ in range(2):
         accounts.sign_in(email=EMAIL, password="Wrong-2026")
     assert not stored_user(context, user).locked
@@ -157,9 +156,7 @@ def test_lk_1_lockout_threshold_is_a_setting(context: AccountContext) -> None:
     assert stored_user(context, user).locked
 
 
-def test_lk_6_locking_revokes_every_session(
-    context: AccountContext, accounts: SignInActions
-) -> None:
+def test_lk_6_locking_revokes_every_session(context: Dependencies, accounts: Accounts) -> None:
     """LK-6: a lock revokes every session of the user."""
     add_user(context)
     token = accounts.sign_in(email=EMAIL, password=PASSWORD).session_token
@@ -170,16 +167,14 @@ def test_lk_6_locking_revokes_every_session(
         accounts.touch_session(token)
 
 
-def test_lk_2_unlocking_clears_the_failure_count(
-    context: AccountContext, accounts: SignInActions
-) -> None:
+def test_lk_2_unlocking_clears_the_failure_count(context: Dependencies, accounts: Accounts) -> None:
     """LK-2: after an unlock (here by a reset's effect on the records) sign-in works again."""
     user = add_user(context)
     for _ in range(5):
         accounts.sign_in(email=EMAIL, password="Wrong-2026")
     locked = stored_user(context, user)
     with context.storage.unit_of_work() as uow:
-        uow.users.update(attrs.evolve(locked, locked=False))
+        uow.users.save(revised(locked, locked=False), expected_version=locked.version)
         uow.sign_in_failures.reset(user.id)
     assert accounts.sign_in(email=EMAIL, password=PASSWORD).ok
 
@@ -188,7 +183,7 @@ def test_lk_2_unlocking_clears_the_failure_count(
 
 
 def test_lk_4_no_attempt_after_the_threshold_is_checked(
-    context: AccountContext, accounts: SignInActions, monkeypatch: pytest.MonkeyPatch
+    context: Dependencies, accounts: Accounts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """LK-4: attempts past the fifth verify only the dummy hash, never the user's."""
     add_user(context)
@@ -207,7 +202,7 @@ def test_lk_4_no_attempt_after_the_threshold_is_checked(
     assert checked.count(real_hash) == 5
 
 
-def _stored_hash(context: AccountContext) -> str:
+def _stored_hash(context: Dependencies) -> str:
     with context.storage.unit_of_work() as uow:
         user = uow.users.get_by_email(EMAIL)
         assert user is not None
@@ -217,14 +212,14 @@ def _stored_hash(context: AccountContext) -> str:
 
 
 def test_lk_4_simultaneous_wrong_attempts_are_counted_exactly(
-    tmp_path: Path, context: AccountContext, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, context: Dependencies, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """LK-4: 100 simultaneous wrong sign-ins on SQLite count 100; at most 5 check the hash."""
     store = SQLiteStorage(tmp_path / "threads.db")
     context = attrs.evolve(context, storage=store)
     user = add_user(context)
     real_hash = _stored_hash(context)
-    accounts = SignInActions(context)
+    accounts = Accounts(context)
     checked: list[str] = []
     lock = threading.Lock()
     original = argon2.PasswordHasher.verify
@@ -257,7 +252,7 @@ def test_lk_4_simultaneous_wrong_attempts_are_counted_exactly(
 
 
 def test_lk_5_unknown_wrong_and_locked_look_the_same(
-    context: AccountContext, accounts: SignInActions
+    context: Dependencies, accounts: Accounts
 ) -> None:
     """LK-5: one public outcome and message for all three; the true reason is separate."""
     add_user(context)
@@ -286,7 +281,7 @@ def test_lk_5_unknown_wrong_and_locked_look_the_same(
 
 
 def test_lk_5_every_path_spends_one_verification_at_the_same_parameters(
-    context: AccountContext, accounts: SignInActions, monkeypatch: pytest.MonkeyPatch
+    context: Dependencies, accounts: Accounts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """LK-5: unknown, wrong and locked each verify exactly one hash with the same parameters."""
     add_user(context)
@@ -312,7 +307,7 @@ def test_lk_5_every_path_spends_one_verification_at_the_same_parameters(
 
 
 def test_lk_6_idle_29_minutes_stays_signed_in_31_minutes_signs_out(
-    context: AccountContext, accounts: SignInActions, clock: FakeClock
+    context: Dependencies, accounts: Accounts, clock: FakeClock
 ) -> None:
     """LK-6: journey (e): 29 idle minutes are fine, 31 end the session."""
     add_user(context)
@@ -332,7 +327,7 @@ def test_lk_6_idle_29_minutes_stays_signed_in_31_minutes_signs_out(
 
 
 def test_lk_6_background_requests_do_not_extend_the_session(
-    context: AccountContext, accounts: SignInActions, clock: FakeClock
+    context: Dependencies, accounts: Accounts, clock: FakeClock
 ) -> None:
     """LK-6: polling every 5 minutes does not keep an idle user signed in."""
     add_user(context)
@@ -347,7 +342,7 @@ def test_lk_6_background_requests_do_not_extend_the_session(
 
 
 def test_lk_7_twelve_hours_of_activity_sign_out(
-    context: AccountContext, accounts: SignInActions, clock: FakeClock
+    context: Dependencies, accounts: Accounts, clock: FakeClock
 ) -> None:
     """LK-7: journey (e): active every 20 minutes, still signed out after 12 hours."""
     add_user(context)
@@ -362,7 +357,7 @@ def test_lk_7_twelve_hours_of_activity_sign_out(
         accounts.touch_session(token)
 
 
-def test_lk_6_sign_out_ends_the_session(context: AccountContext, accounts: SignInActions) -> None:
+def test_lk_6_sign_out_ends_the_session(context: Dependencies, accounts: Accounts) -> None:
     add_user(context)
     token = accounts.sign_in(email=EMAIL, password=PASSWORD).session_token
     assert token is not None
@@ -377,7 +372,7 @@ def test_lk_6_sign_out_ends_the_session(context: AccountContext, accounts: SignI
 
 
 def test_lk_6_session_tokens_are_stored_only_hashed(
-    context: AccountContext, accounts: SignInActions
+    context: Dependencies, accounts: Accounts
 ) -> None:
     user = add_user(context)
     token = accounts.sign_in(email=EMAIL, password=PASSWORD).session_token
@@ -385,15 +380,43 @@ def test_lk_6_session_tokens_are_stored_only_hashed(
     assert len(token.reveal()) >= 22
     assert token.reveal() not in repr(token)
     with context.storage.unit_of_work() as uow:
-        revoked = uow.sessions.revoke_all(user.id)
-    assert revoked == 1
+        live = [s for s in uow.sessions.list_for_user(user.id) if not s.revoked]
+    assert [s.token_hash for s in live] == [session_token_hash(token)]
+
+
+def test_lk_6_a_touch_that_loses_the_race_keeps_the_other_request_s_write(
+    context: Dependencies, accounts: Accounts, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LK-6: when a simultaneous request on the session saved first, its write stands."""
+    user = add_user(context)
+    token = accounts.sign_in(email=EMAIL, password=PASSWORD).session_token
+    assert token is not None
+    clock.advance(minutes=10)
+    with context.storage.unit_of_work() as uow:
+        save = uow.sessions.save
+
+        def rival_saves_first(session: Session, *, expected_version: int) -> None:
+            monkeypatch.setattr(uow.sessions, "save", save)
+            read = uow.sessions.get(session.token_hash)
+            assert read is not None
+            save(touched(read, now=clock.now(), background=False), expected_version=read.version)
+            save(session, expected_version=expected_version)
+
+        monkeypatch.setattr(uow.sessions, "save", rival_saves_first)
+        session, signed_in_user = signed_in(context, uow, token, clock.now())
+    assert signed_in_user.id == user.id
+    with context.storage.unit_of_work() as uow:
+        stored = uow.sessions.get(session.token_hash)
+    assert stored is not None
+    assert (stored.last_active_at, stored.version) == (clock.now(), session.version + 1)
+    assert accounts.touch_session(token).user_id == user.id
 
 
 # --- PW-5, PW-7 --------------------------------------------------------------------------
 
 
 def test_pw_5_an_expired_password_reaches_only_the_change_of_password(
-    context: AccountContext, accounts: SignInActions, clock: FakeClock
+    context: Dependencies, accounts: Accounts, clock: FakeClock
 ) -> None:
     """PW-5: 90 days on, sign-in succeeds only as far as "must change password"."""
     add_user(context)
@@ -405,22 +428,22 @@ def test_pw_5_an_expired_password_reaches_only_the_change_of_password(
     assert accounts.touch_session(result.session_token).must_change_password
     with context.storage.unit_of_work() as uow:
         with pytest.raises(InvalidState) as caught:
-            accounts._signed_in(uow, result.session_token, clock.now())
-        session, _ = accounts._signed_in(
-            uow, result.session_token, clock.now(), allow_expired_password=True
+            signed_in(context, uow, result.session_token, clock.now())
+        session, _ = signed_in(
+            context, uow, result.session_token, clock.now(), allow_expired_password=True
         )
     assert caught.value.code == "password.expired"
     assert session.user_id == result.user_id
 
 
-def test_pw_7_a_hash_with_old_parameters_is_upgraded_at_sign_in(context: AccountContext) -> None:
+def test_pw_7_a_hash_with_old_parameters_is_upgraded_at_sign_in(context: Dependencies) -> None:
     """PW-7: after a successful sign-in, the stored hash uses the current parameters."""
     old = context
     add_user(old)
     before = _stored_hash(old)
     stronger = HashParameters(time_cost=2, memory_cost=16, parallelism=1)
     new = attrs.evolve(old, hasher=PasswordHasher(stronger))
-    accounts = SignInActions(new)
+    accounts = Accounts(new)
     assert not accounts.sign_in(email=EMAIL, password="Wrong-2026").ok
     assert _stored_hash(new) == before  # a failed sign-in never rehashes
     assert accounts.sign_in(email=EMAIL, password=PASSWORD).ok
@@ -431,7 +454,7 @@ def test_pw_7_a_hash_with_old_parameters_is_upgraded_at_sign_in(context: Account
     assert accounts.sign_in(email=EMAIL, password=PASSWORD).ok
 
 
-def add_user_id(context: AccountContext) -> User:
+def add_user_id(context: Dependencies) -> User:
     with context.storage.unit_of_work() as uow:
         user = uow.users.get_by_email(EMAIL)
     assert user is not None
@@ -442,13 +465,13 @@ def add_user_id(context: AccountContext) -> User:
 
 
 def test_lk_8_storage_outage_fails_closed_and_loses_no_count(
-    store: Storage, context: AccountContext
+    store: Storage, context: Dependencies
 ) -> None:
     """LK-8: while storage is down nobody gets in, and the counts are intact after."""
     faulty = FaultyStorage(store)
     context = attrs.evolve(context, storage=faulty)
     user = add_user(context)
-    accounts = SignInActions(context)
+    accounts = Accounts(context)
     accounts.sign_in(email=EMAIL, password="Wrong-2026")
     faulty.start_outage()
     for password in (PASSWORD, "Wrong-2026"):
@@ -460,23 +483,22 @@ def test_lk_8_storage_outage_fails_closed_and_loses_no_count(
 
 
 def test_lk_8_a_corrupt_hash_fails_closed_and_is_not_counted(
-    context: AccountContext, accounts: SignInActions
+    context: Dependencies, accounts: Accounts
 ) -> None:
     """LK-8: an unreadable stored hash is an error, not a wrong password and not a success."""
     user = add_user(context)
     with context.storage.unit_of_work() as uow:
-        uow.credentials.put(
-            Credential(
-                user_id=user.id, password_hash="$argon2id$v=19$m=8", set_at=context.clock.now()
-            )
-        )
+        stored = uow.credentials.get(user.id)
+        assert stored is not None
+        corrupt = revised(stored, password_hash="$argon2id$v=19$m=8", set_at=context.clock.now())
+        uow.credentials.save(corrupt, expected_version=stored.version)
     with pytest.raises(CorruptHash):
         accounts.sign_in(email=EMAIL, password=PASSWORD)
     assert failures(context, user) == 0
     assert ("sign_in", "corrupt_hash") in audit_actions(context, user)
 
 
-def test_deactivated_users_cannot_sign_in(context: AccountContext, accounts: SignInActions) -> None:
+def test_deactivated_users_cannot_sign_in(context: Dependencies, accounts: Accounts) -> None:
     add_user(context, deactivated=True)
     result = accounts.sign_in(email=EMAIL, password=PASSWORD)
     assert result.outcome is SignInOutcome.INVALID_CREDENTIALS
@@ -487,7 +509,7 @@ def test_deactivated_users_cannot_sign_in(context: AccountContext, accounts: Sig
 
 
 def test_au_1_and_au_2_sign_in_events_name_the_user_and_hold_no_secret(
-    context: AccountContext, accounts: SignInActions
+    context: Dependencies, accounts: Accounts
 ) -> None:
     """AU-1: sign-in success, failure and lockout are audited; AU-2: no secret in them."""
     user = add_user(context)

@@ -270,11 +270,11 @@ def test_ms1_no_module_outside_the_adapters_reaches_a_channel_directly() -> None
 
     The composition roots (the package's public names, the command line and
     its demonstration) may import adapters: they are where an application
-    wires them in.
+    wires them in; so may the testing kit, which hands the fakes to tests.
     """
     package = Path(securepractice.__file__).parent
     drivers = {"smtplib", "http.client", "urllib.request"}
-    roots = {"__init__.py", "__main__.py", "cli.py", "demo.py"}
+    roots = {"__init__.py", "__main__.py", "cli.py", "demo.py", "testing/__init__.py"}
     adapters = {f"securepractice.messaging.{name}" for name in ("outbox", "console", "smtp")}
     offenders: list[str] = []
     for path in sorted(package.rglob("*.py")):

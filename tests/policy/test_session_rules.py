@@ -14,6 +14,8 @@ from securepractice.policy.sessions import (
     SESSION_ENDED_MESSAGE,
     SessionState,
     new_session,
+    revoke,
+    revoke_all,
     session_state,
     session_token_hash,
     touched,
@@ -63,6 +65,7 @@ def test_lk_6_activity_extends_and_background_requests_do_not() -> None:
     )
     active = touched(session, now=later, background=False)
     assert active.last_active_at == later
+    assert active.version == session.version + 1
     assert (
         session_state(active, now=START + timedelta(minutes=49), rules=RULES) is SessionState.ACTIVE
     )
@@ -71,6 +74,23 @@ def test_lk_6_activity_extends_and_background_requests_do_not() -> None:
 def test_lk_6_touching_never_moves_activity_backwards() -> None:
     session = new_session(user_id="u1", now=START, rules=RULES).record
     assert touched(session, now=START - timedelta(seconds=5), background=False) == session
+
+
+def test_lk_6_revoking_ends_a_session_once() -> None:
+    """Sign-out, lockout and a new password end a session: one new version, then nothing."""
+    session = new_session(user_id="u1", now=START, rules=RULES).record
+    ended = revoke(session)
+    assert (ended.revoked, ended.version) == (True, session.version + 1)
+    assert revoke(ended) is ended
+
+
+def test_lk_6_revoke_all_returns_only_the_sessions_it_ended() -> None:
+    """LK-6: live sessions but the kept one are ended; ended ones are left out, nothing to save."""
+    kept, live, ended = (new_session(user_id="u1", now=START, rules=RULES).record for _ in "abc")
+    ended = revoke(ended)
+    changed = revoke_all([kept, live, ended], keep=kept.token_hash)
+    assert changed == (revoke(live),)
+    assert len(revoke_all([kept, live, ended])) == 2
 
 
 def test_lk_6_a_revoked_session_is_never_usable() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from practice.office import Office
-from securepractice.accounts._service import AccountContext
-from securepractice.practice.billing import InMemoryPaymentProcessor
+from securepractice.dependencies import Dependencies
+from securepractice.practice.payments import InMemoryPaymentProcessor
 
 
 @pytest.fixture
@@ -16,6 +16,6 @@ def processor() -> InMemoryPaymentProcessor:
 
 
 @pytest.fixture
-def office(context: AccountContext, processor: InMemoryPaymentProcessor) -> Office:
+def office(context: Dependencies, processor: InMemoryPaymentProcessor) -> Office:
     """Two practices with a manager, a user and an invited user each, and support staff."""
     return Office(context, processor)

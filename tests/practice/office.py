@@ -6,6 +6,7 @@ sign-in flow.
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import parse_qs, urlparse
 
 import attrs
@@ -18,12 +19,9 @@ from securepractice import (
     Role,
     User,
 )
-from securepractice.accounts._service import AccountContext, new_id
-from securepractice.accounts.signin import SignInActions
-from securepractice.practice.billing import BillingActions, InMemoryPaymentProcessor
-from securepractice.practice.dashboard import DashboardActions
-from securepractice.practice.support import SupportActions
-from securepractice.practice.users import ManageUsersActions
+from securepractice.dependencies import Dependencies
+from securepractice.portal import Accounts, Billing, PracticeAdministration
+from securepractice.practice.payments import InMemoryPaymentProcessor
 
 PASSWORD = "Sunshine-2026"
 
@@ -44,13 +42,12 @@ class Actor:
 class Office:
     """Two practices, A and B, with their users, and a support staff member."""
 
-    def __init__(self, context: AccountContext, processor: InMemoryPaymentProcessor) -> None:
+    def __init__(self, context: Dependencies, processor: InMemoryPaymentProcessor) -> None:
         self.context = context
         self.processor = processor
-        self.users = ManageUsersActions(context)
-        self.billing = BillingActions(context, processor)
-        self.support_actions = SupportActions(context)
-        self.dashboard = DashboardActions(context)
+        self.accounts = Accounts(context)
+        self.practice = PracticeAdministration(context)
+        self.billing = Billing(context, processor)
         now = context.clock.now()
         self.practice_a = Practice(id="practice-a", name="Alpha Dental", created_at=now)
         self.practice_b = Practice(id="practice-b", name="Beta Medical", created_at=now)
@@ -86,7 +83,7 @@ class Office:
         if manager:
             roles.add(Role.USER_MANAGER)
         user = User(
-            id=new_id(),
+            id=uuid.uuid4().hex,
             practice_id=practice_id,
             email=email,
             roles=frozenset(roles),
@@ -96,7 +93,7 @@ class Office:
         with self.context.storage.unit_of_work() as uow:
             uow.users.add(user)
             if registered:
-                uow.credentials.put(
+                uow.credentials.add(
                     Credential(
                         user_id=user.id,
                         password_hash=self.context.hasher.hash(PASSWORD),
@@ -119,7 +116,7 @@ class Office:
 
     def sign_in(self, email: str) -> str:
         """Sign in with `PASSWORD` and return the session token."""
-        result = SignInActions(self.context).sign_in(email=email, password=PASSWORD)
+        result = self.accounts.sign_in(email=email, password=PASSWORD)
         assert result.ok, result.reason
         assert result.session_token is not None
         return result.session_token.reveal()

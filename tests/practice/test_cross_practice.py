@@ -19,17 +19,19 @@ Attempt = Callable[[Office], object]
 #: Manager A acting on practice B: every practice action that names a user or a practice.
 CROSS_PRACTICE: dict[str, tuple[Attempt, str]] = {
     "edit_invited_user": (
-        lambda o: o.users.edit_invited_user(
+        lambda o: o.practice.edit_invited_user(
             o.manager_a.token, user_id=o.invited_b.id, email="x@beta.example"
         ),
         "permission.other_practice",
     ),
     "reinvite": (
-        lambda o: o.users.reinvite(o.manager_a.token, user_id=o.invited_b.id),
+        lambda o: o.practice.reinvite(o.manager_a.token, user_id=o.invited_b.id),
         "permission.other_practice",
     ),
     "set_two_step_for": (
-        lambda o: o.users.set_two_step_for(o.manager_a.token, user_id=o.user_b.id, enabled=False),
+        lambda o: o.practice.set_two_step_for(
+            o.manager_a.token, user_id=o.user_b.id, enabled=False
+        ),
         "permission.other_practice",
     ),
     "purchase_securemail": (
@@ -37,55 +39,55 @@ CROSS_PRACTICE: dict[str, tuple[Attempt, str]] = {
         "permission.other_practice",
     ),
     "unlock": (
-        lambda o: o.support_actions.unlock(o.manager_a.token, user_id=o.user_b.id),
+        lambda o: o.practice.unlock(o.manager_a.token, user_id=o.user_b.id),
         "permission.support_only",
     ),
     "grant_user_manager": (
-        lambda o: o.support_actions.grant_user_manager(o.manager_a.token, user_id=o.user_b.id),
+        lambda o: o.practice.grant_user_manager(o.manager_a.token, user_id=o.user_b.id),
         "permission.support_only",
     ),
     "revoke_user_manager": (
-        lambda o: o.support_actions.revoke_user_manager(o.manager_a.token, user_id=o.manager_b.id),
+        lambda o: o.practice.revoke_user_manager(o.manager_a.token, user_id=o.manager_b.id),
         "permission.support_only",
     ),
     "edit_practice": (
-        lambda o: o.support_actions.edit_practice(
+        lambda o: o.practice.edit_practice(
             o.manager_a.token, practice_id="practice-b", name="Taken Over"
         ),
         "permission.support_only",
     ),
     "subscribe_practice": (
-        lambda o: o.support_actions.subscribe_practice(
+        lambda o: o.practice.subscribe_practice(
             o.manager_a.token, practice_id="practice-b", product="ada-tv"
         ),
         "permission.support_only",
     ),
     "grant_product": (
-        lambda o: o.support_actions.grant_product(
+        lambda o: o.practice.grant_product(
             o.manager_a.token, user_id=o.user_b.id, product="ada-tv"
         ),
         "permission.support_only",
     ),
     "revoke_product": (
-        lambda o: o.support_actions.revoke_product(
+        lambda o: o.practice.revoke_product(
             o.manager_a.token, user_id=o.user_b.id, product="ada-tv"
         ),
         "permission.support_only",
     ),
     "deactivate": (
-        lambda o: o.support_actions.deactivate(o.manager_a.token, user_id=o.user_b.id),
+        lambda o: o.practice.deactivate(o.manager_a.token, user_id=o.user_b.id),
         "permission.support_only",
     ),
 }
 
 #: A plain user of practice A trying the manager actions, on practice B and on their own.
 PLAIN_USER: dict[str, Attempt] = {
-    "list_users": lambda o: o.users.list_users(o.user_a.token),
-    "edit_invited_user": lambda o: o.users.edit_invited_user(
+    "list_users": lambda o: o.practice.list_users(o.user_a.token),
+    "edit_invited_user": lambda o: o.practice.edit_invited_user(
         o.user_a.token, user_id=o.invited_a.id, email="x@alpha.example"
     ),
-    "reinvite": lambda o: o.users.reinvite(o.user_a.token, user_id=o.invited_b.id),
-    "set_two_step_for": lambda o: o.users.set_two_step_for(
+    "reinvite": lambda o: o.practice.reinvite(o.user_a.token, user_id=o.invited_b.id),
+    "set_two_step_for": lambda o: o.practice.set_two_step_for(
         o.user_a.token, user_id=o.user_b.id, enabled=False
     ),
     "purchase_securemail": lambda o: o.billing.purchase_securemail(
@@ -151,7 +153,7 @@ def test_um2_a_support_member_is_not_a_practice_manager(prepared: Office) -> Non
     """SP-1: support staff cannot use the manager's actions on any practice."""
     before = practice_b(prepared)
     with pytest.raises(PermissionDenied) as caught:
-        prepared.users.set_two_step_for(
+        prepared.practice.set_two_step_for(
             prepared.support.token, user_id=prepared.user_b.id, enabled=False
         )
     assert caught.value.code == "permission.not_support_action"

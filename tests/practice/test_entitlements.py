@@ -6,38 +6,38 @@ import pytest
 
 from practice.office import Office
 from securepractice import FakeClock, InvalidInput, InvalidState, NotFound, PermissionDenied
-from securepractice.practice.billing import SECUREMAIL
+from securepractice.policy.securemail import SECUREMAIL
 from securepractice.practice.support import product_name
 
 
 def test_sb1_support_grants_a_subscribed_product_to_one_user(office: Office) -> None:
     """SB-1: the practice subscribes; support grants per user; some users see fewer products."""
-    staff, token = office.support_actions, office.support.token
+    staff, token = office.practice, office.support.token
     for product in ("ada-tv", "hosted-email"):
         staff.subscribe_practice(token, practice_id="practice-a", product=product)
     staff.grant_product(token, user_id=office.user_a.id, product="ada-tv")
     staff.grant_product(token, user_id=office.user_a.id, product="hosted-email")
     staff.grant_product(token, user_id=office.manager_a.id, product="ada-tv")
 
-    assert office.dashboard.dashboard_products(office.user_a.token) == ("ada-tv", "hosted-email")
-    assert office.dashboard.dashboard_products(office.manager_a.token) == ("ada-tv",)
-    assert office.dashboard.dashboard_products(office.user_b.token) == ()
-    assert office.dashboard.dashboard_products(office.support.token) == ()
+    assert office.practice.dashboard_products(office.user_a.token) == ("ada-tv", "hosted-email")
+    assert office.practice.dashboard_products(office.manager_a.token) == ("ada-tv",)
+    assert office.practice.dashboard_products(office.user_b.token) == ()
+    assert office.practice.dashboard_products(office.support.token) == ()
 
 
 def test_sb1_a_product_the_practice_lacks_cannot_be_granted(office: Office) -> None:
     """SB-1: only a product of the user's own practice's subscriptions is granted."""
-    staff, token = office.support_actions, office.support.token
+    staff, token = office.practice, office.support.token
     staff.subscribe_practice(token, practice_id="practice-b", product="launch-services")
     with pytest.raises(InvalidState) as caught:
         staff.grant_product(token, user_id=office.user_a.id, product="launch-services")
     assert caught.value.code == "product.not_subscribed"
-    assert office.dashboard.dashboard_products(office.user_a.token) == ()
+    assert office.practice.dashboard_products(office.user_a.token) == ()
 
 
 def test_sb1_subscribing_twice_keeps_the_first(office: Office, clock: FakeClock) -> None:
     """A second subscription to the same product changes nothing."""
-    staff, token = office.support_actions, office.support.token
+    staff, token = office.practice, office.support.token
     first = staff.subscribe_practice(token, practice_id="practice-a", product="ada-tv")
     clock.advance(minutes=5)
     second = staff.subscribe_practice(token, practice_id="practice-a", product="ada-tv")
@@ -46,12 +46,12 @@ def test_sb1_subscribing_twice_keeps_the_first(office: Office, clock: FakeClock)
 
 def test_sb1_revoking_takes_the_product_off_the_dashboard(office: Office) -> None:
     """SB-1: a revoked product no longer shows; revoking twice is harmless."""
-    staff, token = office.support_actions, office.support.token
+    staff, token = office.practice, office.support.token
     staff.subscribe_practice(token, practice_id="practice-a", product="ada-tv")
     staff.grant_product(token, user_id=office.user_a.id, product="ada-tv")
     staff.revoke_product(token, user_id=office.user_a.id, product="ada-tv")
     staff.revoke_product(token, user_id=office.user_a.id, product="ada-tv")
-    assert office.dashboard.dashboard_products(office.user_a.token) == ()
+    assert office.practice.dashboard_products(office.user_a.token) == ()
     with office.context.storage.unit_of_work() as uow:
         actions = [
             e.action
@@ -68,18 +68,18 @@ def test_sb2_paid_securemail_is_not_revoked_by_support(office: Office) -> None:
     )
     office.billing.purchase_securemail(office.manager_a.token, account_id=office.user_a.id)
     with pytest.raises(InvalidState) as caught:
-        office.support_actions.revoke_product(
+        office.practice.revoke_product(
             office.support.token, user_id=office.user_a.id, product=SECUREMAIL
         )
     assert caught.value.code == "securemail.paid"
-    assert office.dashboard.dashboard_products(office.user_a.token) == (SECUREMAIL,)
+    assert office.practice.dashboard_products(office.user_a.token) == (SECUREMAIL,)
 
 
 @pytest.mark.parametrize("who", ["manager_a", "user_a"])
 def test_sb1_only_support_grants_products(office: Office, who: str) -> None:
     """SB-1: practice users, managers included, cannot grant or subscribe."""
     token = getattr(office, who).token
-    staff = office.support_actions
+    staff = office.practice
     with pytest.raises(PermissionDenied):
         staff.subscribe_practice(token, practice_id="practice-a", product="ada-tv")
     with pytest.raises(PermissionDenied):
@@ -100,6 +100,6 @@ def test_sb1_product_names_have_one_spelling(bad: object) -> None:
 def test_sb1_unknown_practice_cannot_subscribe(office: Office) -> None:
     """A subscription names an existing practice."""
     with pytest.raises(NotFound):
-        office.support_actions.subscribe_practice(
+        office.practice.subscribe_practice(
             office.support.token, practice_id="nope", product="ada-tv"
         )

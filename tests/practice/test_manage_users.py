@@ -17,23 +17,21 @@ from securepractice import (
     PermissionDenied,
     Phone,
     PhoneKind,
+    PracticeAdministration,
+    RegistrationStage,
     RegistrationStatus,
 )
-from securepractice.accounts.registration import RegistrationActions, RegistrationStage
-from securepractice.practice.users import ManageUsersActions
 
 
 def invite(office: Office, email: str, practice_id: str = "practice-a") -> tuple[str, str]:
     """Invite through the registration flow; return the user's id and the link's token."""
-    user = RegistrationActions(office.context).invite(
-        practice_id=practice_id, email=email, phone="+1 202 555 0143"
-    )
+    user = office.accounts.invite(practice_id=practice_id, email=email, phone="+1 202 555 0143")
     return user.id, link_token(office.outbox.last_link(user.email))
 
 
 def test_um3_lists_every_user_of_the_practice_with_status(office: Office) -> None:
     """UM-3, ID-3: every user invited to the manager's practice, with their status; no other."""
-    listed = office.users.list_users(office.manager_a.token)
+    listed = office.practice.list_users(office.manager_a.token)
     by_email = {line.email: line for line in listed}
     assert set(by_email) == {"manager@alpha.example", "user@alpha.example", "invited@alpha.example"}
     assert by_email["invited@alpha.example"].status is RegistrationStatus.INVITED
@@ -46,20 +44,20 @@ def test_um3_lists_every_user_of_the_practice_with_status(office: Office) -> Non
 def test_um3_a_plain_user_or_support_cannot_list_users(office: Office) -> None:
     """UM-2: Manage Users is a User Manager's view."""
     with pytest.raises(PermissionDenied) as plain:
-        office.users.list_users(office.user_a.token)
+        office.practice.list_users(office.user_a.token)
     assert plain.value.code == "permission.not_user_manager"
     with pytest.raises(PermissionDenied) as staff:
-        office.users.list_users(office.support.token)
+        office.practice.list_users(office.support.token)
     assert staff.value.code == "permission.not_support_action"
 
 
 def test_um4_edit_email_of_invited_user_supersedes_links(office: Office) -> None:
     """UM-4: a new email is normalised, kept, and every outstanding invitation link dies."""
     user_id, token = invite(office, "typo@alpha.exmaple")
-    registration = RegistrationActions(office.context)
+    registration = office.accounts
     assert registration.open_invitation(token).stage is RegistrationStage.VERIFY
 
-    edited = office.users.edit_invited_user(
+    edited = office.practice.edit_invited_user(
         office.manager_a.token, user_id=user_id, email="  Right@ALPHA.example "
     )
 
@@ -67,7 +65,7 @@ def test_um4_edit_email_of_invited_user_supersedes_links(office: Office) -> None
     assert office.get(user_id).email == "right@alpha.example"
     with pytest.raises(InvalidToken):
         registration.open_invitation(token)
-    office.users.reinvite(office.manager_a.token, user_id=user_id)
+    office.practice.reinvite(office.manager_a.token, user_id=user_id)
     fresh = link_token(office.outbox.last_link("right@alpha.example"))
     assert registration.open_invitation(fresh).email == "right@alpha.example"
 
@@ -75,11 +73,11 @@ def test_um4_edit_email_of_invited_user_supersedes_links(office: Office) -> None
 def test_um4_edit_phone_and_cell_of_invited_user(office: Office) -> None:
     """UM-4, VF-1: numbers are parsed to E.164; a blank one is removed; the link still works."""
     user_id, token = invite(office, "newbie@alpha.example")
-    edited = office.users.edit_invited_user(
+    edited = office.practice.edit_invited_user(
         office.manager_a.token, user_id=user_id, phone="", cell="(202) 555-0199"
     )
     assert edited.phones == (Phone(number="+12025550199", kind=PhoneKind.CELL),)
-    step = RegistrationActions(office.context).open_invitation(token)
+    step = office.accounts.open_invitation(token)
     assert step.stage is RegistrationStage.VERIFY
     events = office_events(office, user_id)
     assert ("user.edited", "ok") in events
@@ -93,7 +91,7 @@ def office_events(office: Office, user_id: str) -> list[tuple[str, str]]:
 def test_um4_nothing_to_change_changes_nothing(office: Office) -> None:
     """An edit that changes no field writes nothing."""
     before = office_events(office, office.invited_a.id)
-    same = office.users.edit_invited_user(
+    same = office.practice.edit_invited_user(
         office.manager_a.token, user_id=office.invited_a.id, email="INVITED@alpha.example"
     )
     assert same == office.invited_a
@@ -103,7 +101,7 @@ def test_um4_nothing_to_change_changes_nothing(office: Office) -> None:
 def test_um4_registered_users_cannot_be_edited(office: Office) -> None:
     """UM-4: only a user who has not finished registration is edited by the manager."""
     with pytest.raises(InvalidState) as caught:
-        office.users.edit_invited_user(
+        office.practice.edit_invited_user(
             office.manager_a.token, user_id=office.user_a.id, email="other@alpha.example"
         )
     assert caught.value.code == "user.already_registered"
@@ -125,7 +123,7 @@ def test_um4_bad_edits_are_refused_and_change_nothing(
     """ID-1, ID-2, VF-1, VF-3: a taken or malformed value is refused; nothing is kept."""
     before = office.get(office.invited_a.id)
     with pytest.raises(error) as caught:
-        office.users.edit_invited_user(
+        office.practice.edit_invited_user(
             office.manager_a.token, user_id=office.invited_a.id, **fields
         )
     if code is not None:
@@ -137,11 +135,11 @@ def test_reinvite_sends_a_new_link_and_kills_the_old(office: Office) -> None:
     """RG-4, UM-4: a re-invitation by the manager is the registration flow's invitation."""
     user_id, old = invite(office, "late@alpha.example")
     office.outbox.clear()
-    office.users.reinvite(office.manager_a.token, user_id=user_id)
+    office.practice.reinvite(office.manager_a.token, user_id=user_id)
     email = office.outbox.last_email("late@alpha.example")
     assert "invited" in email.subject
     new = link_token(office.outbox.last_link("late@alpha.example"))
-    registration = RegistrationActions(office.context)
+    registration = office.accounts
     assert registration.open_invitation(new).email == "late@alpha.example"
     with pytest.raises(InvalidToken):
         registration.open_invitation(old)
@@ -154,11 +152,11 @@ def test_reinvite_refuses_registered_and_deactivated_users(office: Office) -> No
     """Only a user still invited gets a new link; nothing is sent otherwise."""
     office.outbox.clear()
     with pytest.raises(InvalidState) as registered:
-        office.users.reinvite(office.manager_a.token, user_id=office.user_a.id)
+        office.practice.reinvite(office.manager_a.token, user_id=office.user_a.id)
     assert registered.value.code == "user.already_registered"
-    office.support_actions.deactivate(office.support.token, user_id=office.invited_a.id)
+    office.practice.deactivate(office.support.token, user_id=office.invited_a.id)
     with pytest.raises(InvalidState) as gone:
-        office.users.reinvite(office.manager_a.token, user_id=office.invited_a.id)
+        office.practice.reinvite(office.manager_a.token, user_id=office.invited_a.id)
     assert gone.value.code == "user.deactivated"
     assert office.outbox.emails == ()
 
@@ -166,22 +164,22 @@ def test_reinvite_refuses_registered_and_deactivated_users(office: Office) -> No
 def test_reinvite_unknown_user_is_not_found(office: Office) -> None:
     """A re-invitation names an existing user: it never creates one (UM-9)."""
     with pytest.raises(NotFound) as caught:
-        office.users.reinvite(office.manager_a.token, user_id="no-such-user")
+        office.practice.reinvite(office.manager_a.token, user_id="no-such-user")
     assert caught.value.code == "user.not_found"
 
 
 def test_um5_manager_turns_two_step_off_and_on(office: Office) -> None:
     """UM-5, VF-9: the manager toggles two-step verification for a user of the practice."""
-    off = office.users.set_two_step_for(
+    off = office.practice.set_two_step_for(
         office.manager_a.token, user_id=office.user_a.id, enabled=False
     )
     assert not off.two_step_enabled
     assert not office.get(office.user_a.id).two_step_enabled
-    again = office.users.set_two_step_for(
+    again = office.practice.set_two_step_for(
         office.manager_a.token, user_id=office.user_a.id, enabled=False
     )
     assert again == off
-    on = office.users.set_two_step_for(
+    on = office.practice.set_two_step_for(
         office.manager_a.token, user_id=office.user_a.id, enabled=True
     )
     assert on.two_step_enabled
@@ -197,7 +195,7 @@ def test_um5_manager_turns_two_step_off_and_on(office: Office) -> None:
 def test_um5_two_step_flag_must_be_a_bool(office: Office) -> None:
     """A truthy string is not a yes: the flag is True or False."""
     with pytest.raises(InvalidInput) as caught:
-        office.users.set_two_step_for(
+        office.practice.set_two_step_for(
             office.manager_a.token,
             user_id=office.user_a.id,
             enabled="no",  # type: ignore[arg-type]
@@ -207,18 +205,18 @@ def test_um5_two_step_flag_must_be_a_bool(office: Office) -> None:
 
 def test_um9_manage_users_has_no_invite_action() -> None:
     """UM-9: new users arrive by invitation only; Manage Users cannot invite anyone."""
-    names = [name for name, _ in inspect.getmembers(ManageUsersActions, inspect.isfunction)]
+    names = [name for name, _ in inspect.getmembers(PracticeAdministration, inspect.isfunction)]
     assert "reinvite" in names
     assert not [n for n in names if re.search(r"(^|_)invite(_|s?$)", n)]
-    assert not hasattr(ManageUsersActions, "invite")
-    assert "email" not in inspect.signature(ManageUsersActions.reinvite).parameters
+    assert not hasattr(PracticeAdministration, "invite")
+    assert "email" not in inspect.signature(PracticeAdministration.reinvite).parameters
 
 
 def test_a_refusal_is_audited_without_touching_the_subject(office: Office) -> None:
     """AU-1, UM-2: a refused attempt is recorded for the actor, not on the other user."""
     before = office_events(office, office.user_b.id)
     with pytest.raises(PermissionDenied):
-        office.users.set_two_step_for(
+        office.practice.set_two_step_for(
             office.manager_a.token, user_id=office.user_b.id, enabled=False
         )
     assert office_events(office, office.user_b.id) == before
@@ -233,5 +231,5 @@ def test_a_refusal_is_audited_without_touching_the_subject(office: Office) -> No
 def test_an_ended_session_cannot_manage_users(office: Office) -> None:
     """Every action needs a live session; a bad token is the session error, not audited."""
     with pytest.raises(InvalidToken) as caught:
-        office.users.list_users("not-a-session")
+        office.practice.list_users("not-a-session")
     assert caught.value.code == "session.invalid"

@@ -1,7 +1,7 @@
 """PW-9: support staff have no way to set, see or reset a user's password.
 
 The public API is walked with `inspect`: every public method of every class
-`securepractice` exports and of every service class. Then the password
+`securepractice` exports and of every service facade. Then the password
 flows are tried by a support member against a user.
 """
 
@@ -14,25 +14,10 @@ import pytest
 
 import securepractice
 from practice.office import PASSWORD, Office
-from securepractice.accounts.profile import ProfileActions
-from securepractice.accounts.registration import RegistrationActions
-from securepractice.accounts.reset import ResetActions
-from securepractice.accounts.signin import SignInActions
-from securepractice.practice.billing import BillingActions
-from securepractice.practice.dashboard import DashboardActions
-from securepractice.practice.support import SupportActions
-from securepractice.practice.users import ManageUsersActions
+from securepractice.portal import Accounts, Billing, PracticeAdministration
+from securepractice.practice import support
 
-SERVICES: tuple[type, ...] = (
-    ManageUsersActions,
-    BillingActions,
-    SupportActions,
-    DashboardActions,
-    ProfileActions,
-    ResetActions,
-    RegistrationActions,
-    SignInActions,
-)
+SERVICES: tuple[type, ...] = (PracticeAdministration, Billing, Accounts)
 #: Parameters through which a method could address a user other than the caller.
 OTHER_USER = {"user_id", "account_id", "subject", "target"}
 SECRET_WORDS = ("password", "credential", "hash")
@@ -60,16 +45,24 @@ def parameters(method: Callable[..., object]) -> list[str]:
 
 
 def test_pw9_support_actions_have_no_password_method() -> None:
-    """PW-9: SupportActions adds no method about passwords; none takes a password or hash."""
-    inherited = {name for name, _ in public_methods(SignInActions)}
-    own = {name: m for name, m in public_methods(SupportActions) if name not in inherited}
+    """PW-9: the support actions have no method about passwords; none takes a password or hash.
+
+    The practice facade inherits nothing: signing in is the account facade's alone.
+    """
+    own = {
+        name: m
+        for name, m in public_methods(PracticeAdministration)
+        if m.__module__ == support.__name__
+    }
     assert {"unlock", "deactivate", "grant_user_manager", "edit_practice"} <= set(own)
     for name, method in own.items():
         assert not any(word in name for word in SECRET_WORDS), name
         for parameter in parameters(method):
             assert not any(word in parameter for word in SECRET_WORDS), (name, parameter)
-    password_named = [n for n, _ in public_methods(SupportActions) if "password" in n]
+    password_named = [n for n, _ in public_methods(PracticeAdministration) if "password" in n]
     assert password_named == []
+    assert not hasattr(PracticeAdministration, "sign_in")
+    assert not hasattr(Billing, "sign_in")
 
 
 @pytest.mark.parametrize("cls", [*SERVICES, *exported_classes()], ids=lambda c: c.__name__)
@@ -97,7 +90,7 @@ def test_pw9_support_changing_a_password_changes_only_their_own(office: Office) 
     """PW-9: the change-password flow acts on the session's own user, so never on another's."""
     with office.context.storage.unit_of_work() as uow:
         before = uow.credentials.get(office.user_a.id)
-    result = ProfileActions(office.context).change_password(
+    result = office.accounts.change_password(
         office.support.token,
         current_password=PASSWORD,
         new_password="Another-Secret-9",
@@ -106,18 +99,14 @@ def test_pw9_support_changing_a_password_changes_only_their_own(office: Office) 
     assert result.ok
     with office.context.storage.unit_of_work() as uow:
         assert uow.credentials.get(office.user_a.id) == before
-    assert SignInActions(office.context).sign_in(email="user@alpha.example", password=PASSWORD).ok
-    assert (
-        SignInActions(office.context)
-        .sign_in(email="help@portal.example", password="Another-Secret-9")
-        .ok
-    )
+    assert office.accounts.sign_in(email="user@alpha.example", password=PASSWORD).ok
+    assert office.accounts.sign_in(email="help@portal.example", password="Another-Secret-9").ok
 
 
 def test_pw9_a_reset_asked_by_support_reaches_only_the_user(office: Office) -> None:
     """PW-9, RS-1: anyone may ask for a reset, but the link goes only to the user's inbox."""
     office.outbox.clear()
-    ResetActions(office.context).forgot_password(email="user@alpha.example")
-    assert inspect.signature(ResetActions.forgot_password).return_annotation == "None"
+    office.accounts.forgot_password(email="user@alpha.example")
+    assert inspect.signature(Accounts.forgot_password).return_annotation == "None"
     assert [email.to for email in office.outbox.emails] == ["user@alpha.example"]
     assert office.outbox.last_link("user@alpha.example").startswith("https://portal.example")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import attrs
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from practice.office import Actor, Office
 from securepractice import (
@@ -19,16 +17,12 @@ from securepractice import (
     InvalidState,
     PermissionDenied,
     SecureMailPayment,
+    SecureMailPurchase,
 )
 from securepractice.errors import PaymentFailed
-from securepractice.practice.billing import (
-    SECUREMAIL,
-    BillingActions,
-    InMemoryPaymentProcessor,
-    add_months,
-    charge_key,
-    format_cents,
-)
+from securepractice.policy.securemail import SECUREMAIL, charge_key
+from securepractice.portal import Billing
+from securepractice.practice.payments import InMemoryPaymentProcessor
 from securepractice.settings import BillingRules
 
 UTC = timezone.utc
@@ -108,13 +102,13 @@ def test_support_staff_have_no_card(office: Office) -> None:
 def test_um6_sb2_purchase_grants_securemail_at_once_and_charges_the_month(office: Office) -> None:
     """UM-6, SB-2: the user has SecureMail on the dashboard at once; $10.00 charged to the card."""
     with_card(office, office.manager_a, "tok_manager_a")
-    assert office.dashboard.dashboard_products(office.user_a.token) == ()
+    assert office.practice.dashboard_products(office.user_a.token) == ()
 
     purchase = office.billing.purchase_securemail(
         office.manager_a.token, account_id=office.user_a.id
     )
 
-    assert office.dashboard.dashboard_products(office.user_a.token) == (SECUREMAIL,)
+    assert office.practice.dashboard_products(office.user_a.token) == (SECUREMAIL,)
     [charge] = office.processor.charges
     assert charge.amount_cents == 1000
     assert charge.processor_token == "tok_manager_a"
@@ -146,7 +140,7 @@ def test_um6_the_manager_may_pay_for_themself_and_then_for_others(office: Office
     office.billing.purchase_securemail(office.manager_a.token, account_id=office.user_a.id)
     office.billing.purchase_securemail(office.manager_a.token, account_id=office.invited_a.id)
     assert len(office.processor.charges) == 3
-    assert office.dashboard.dashboard_products(office.manager_a.token) == (SECUREMAIL,)
+    assert office.practice.dashboard_products(office.manager_a.token) == (SECUREMAIL,)
 
 
 def test_um6_a_plain_user_cannot_buy(office: Office) -> None:
@@ -209,7 +203,7 @@ def test_um6_an_account_already_paid_for_is_refused(office: Office) -> None:
 def test_um6_a_deactivated_account_is_refused(office: Office) -> None:
     """A deactivated user cannot be bought for."""
     with_card(office, office.manager_a)
-    office.support_actions.deactivate(office.support.token, user_id=office.user_a.id)
+    office.practice.deactivate(office.support.token, user_id=office.user_a.id)
     with pytest.raises(InvalidState) as caught:
         office.billing.purchase_securemail(office.manager_a.token, account_id=office.user_a.id)
     assert caught.value.code == "user.deactivated"
@@ -223,7 +217,7 @@ def test_um6_a_declined_charge_is_recorded_and_grants_nothing(office: Office) ->
     with pytest.raises(PaymentFailed) as caught:
         office.billing.purchase_securemail(office.manager_a.token, account_id=office.user_a.id)
     assert caught.value.code == "payment.declined"
-    assert office.dashboard.dashboard_products(office.user_a.token) == ()
+    assert office.practice.dashboard_products(office.user_a.token) == ()
     with office.context.storage.unit_of_work() as uow:
         assert uow.securemail.active_purchase(office.user_a.id) is None
         assert uow.securemail.payments_for(office.user_a.id) == []
@@ -235,7 +229,7 @@ def test_um6_a_declined_charge_is_recorded_and_grants_nothing(office: Office) ->
     assert outcomes == [("securemail.bought", "payment.declined")]
     assert len(office.processor.declined) == 1
     office.billing.purchase_securemail(office.manager_a.token, account_id=office.user_a.id)
-    assert office.dashboard.dashboard_products(office.user_a.token) == (SECUREMAIL,)
+    assert office.practice.dashboard_products(office.user_a.token) == (SECUREMAIL,)
 
 
 def test_um6_the_price_is_the_setting(office: Office, clock: FakeClock) -> None:
@@ -246,7 +240,7 @@ def test_um6_the_price_is_the_setting(office: Office, clock: FakeClock) -> None:
             office.context.settings, billing=BillingRules(securemail_monthly_cents=1999)
         ),
     )
-    billing = BillingActions(context, office.processor)
+    billing = Billing(context, office.processor)
     with_card(office, office.manager_a)
     billing.purchase_securemail(office.manager_a.token, account_id=office.user_a.id)
     assert [c.amount_cents for c in office.processor.charges] == [1999]
@@ -330,7 +324,7 @@ def test_a_declined_monthly_charge_ends_access(office: Office, clock: FakeClock)
     run = office.billing.run_billing()
     assert run.charged == ()
     assert len(run.failed) == 1
-    assert office.dashboard.dashboard_products(office.sign_in("user@alpha.example")) == ()
+    assert office.practice.dashboard_products(office.sign_in("user@alpha.example")) == ()
     with office.context.storage.unit_of_work() as uow:
         assert uow.securemail.active_purchase(office.user_a.id) is None
         ended = [
@@ -348,7 +342,7 @@ def test_a_purchase_ends_when_payer_or_account_can_no_longer_have_it(
 ) -> None:
     """The paid month runs out; then a purchase whose payer or account is gone ends, uncharged."""
     bought(office)
-    staff = office.support_actions
+    staff = office.practice
     if change == "deactivate_payer":
         staff.deactivate(office.support.token, user_id=office.manager_a.id)
     elif change == "revoke_role":
@@ -366,15 +360,44 @@ def test_a_purchase_ends_when_payer_or_account_can_no_longer_have_it(
         assert uow.entitlements.list_for_user(office.user_a.id) == []
 
 
-def test_a_purchase_ends_when_the_payer_removed_their_card(
-    office: Office, clock: FakeClock
-) -> None:
-    """With no card to charge, the purchase ends at its next month."""
-    bought(office)
+def test_a_purchase_ends_when_the_payer_has_no_card(office: Office, clock: FakeClock) -> None:
+    """With no card to charge, the purchase ends at its next month.
+
+    The first month was paid; the payer has no card on file when the next one starts.
+    """
+    now = clock.now()
+    purchase = SecureMailPurchase(
+        id="purchase-without-card",
+        practice_id="practice-a",
+        payer_id=office.manager_a.id,
+        account_id=office.user_a.id,
+        monthly_cents=1000,
+        purchased_at=now,
+    )
     with office.context.storage.unit_of_work() as uow:
-        uow.cards.remove(office.manager_a.id)
+        uow.securemail.add_purchase(purchase)
+        uow.securemail.add_payment(
+            SecureMailPayment(
+                id=charge_key(purchase.id, now),
+                purchase_id=purchase.id,
+                payer_id=purchase.payer_id,
+                account_id=purchase.account_id,
+                amount_cents=1000,
+                paid_at=now,
+            )
+        )
+    assert office.billing.run_billing().ended == ()
     clock.advance(days=31)
     assert len(office.billing.run_billing().ended) == 1
+    assert office.processor.calls == 0
+    with office.context.storage.unit_of_work() as uow:
+        assert uow.securemail.active_purchase(office.user_a.id) is None
+        ended = [
+            e.outcome
+            for e in uow.audit.events(subject_id=office.user_a.id)
+            if e.action == "securemail.ended"
+        ]
+    assert ended == ["securemail.no_card"]
 
 
 def test_run_billing_takes_an_aware_time(office: Office) -> None:
@@ -473,63 +496,7 @@ def test_um7_only_a_user_manager_sees_billing(office: Office, who: str) -> None:
             view(actor.token)
 
 
-# Pure parts: months, keys, money, the processor.
-
-
-@pytest.mark.parametrize(
-    ("start", "months", "expected"),
-    [
-        (datetime(2026, 1, 31, 12, tzinfo=UTC), 1, datetime(2026, 2, 28, 12, tzinfo=UTC)),
-        (datetime(2028, 1, 31, 12, tzinfo=UTC), 1, datetime(2028, 2, 29, 12, tzinfo=UTC)),
-        (datetime(2026, 1, 31, 12, tzinfo=UTC), 2, datetime(2026, 3, 31, 12, tzinfo=UTC)),
-        (datetime(2026, 1, 31, 12, tzinfo=UTC), 3, datetime(2026, 4, 30, 12, tzinfo=UTC)),
-        (datetime(2026, 12, 15, tzinfo=UTC), 1, datetime(2027, 1, 15, tzinfo=UTC)),
-        (datetime(2026, 3, 31, tzinfo=UTC), 11, datetime(2027, 2, 28, tzinfo=UTC)),
-    ],
-)
-def test_a_month_is_a_calendar_month_clamped_to_its_end(
-    start: datetime, months: int, expected: datetime
-) -> None:
-    """Jan 31 renews Feb 28 (29 in a leap year), then Mar 31: counted from the purchase."""
-    assert add_months(start, months) == expected
-
-
-@given(
-    st.datetimes(
-        min_value=datetime(2000, 1, 1),  # noqa: DTZ001 - hypothesis adds the zone
-        max_value=datetime(2100, 1, 1),  # noqa: DTZ001
-        timezones=st.just(UTC),
-    ),
-    st.integers(min_value=0, max_value=240),
-)
-def test_months_move_forward_by_exactly_that_many(start: datetime, months: int) -> None:
-    """A month later is the same time of day, never a later day of the month, and in order."""
-    later = add_months(start, months)
-    assert (later.year * 12 + later.month) - (start.year * 12 + start.month) == months
-    assert later.time() == start.time()
-    assert later.day <= start.day
-    assert later >= start
-    assert add_months(start, months + 1) > later
-    if start.day <= 28:
-        assert later.day == start.day
-
-
-def test_the_charge_key_is_purchase_and_period() -> None:
-    """One key per purchase and period start; the same period gives the same key."""
-    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
-    assert charge_key("p1", start) == charge_key(
-        "p1", start.astimezone(timezone(timedelta(hours=2)))
-    )
-    assert charge_key("p1", start) != charge_key("p1", add_months(start, 1))
-    assert charge_key("p1", start) != charge_key("p2", start)
-
-
-@pytest.mark.parametrize(
-    ("cents", "text"), [(0, "$0.00"), (5, "$0.05"), (1000, "$10.00"), (123456, "$1,234.56")]
-)
-def test_money_is_shown_as_dollars(cents: int, text: str) -> None:
-    """Integer cents, shown as dollars for people only."""
-    assert format_cents(cents) == text
+# The in-memory processor.
 
 
 def test_the_in_memory_processor_is_idempotent() -> None:

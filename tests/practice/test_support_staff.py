@@ -5,25 +5,34 @@ SP-1, LK-2, UM-8, PF-2, LK-6, AU-1.
 
 from __future__ import annotations
 
-import attrs
 import pytest
 
 from practice.office import PASSWORD, Office
-from securepractice import InvalidInput, InvalidToken, NotFound, PermissionDenied, Role
-from securepractice.accounts.signin import SignInActions, SignInReason
+from securepractice import (
+    InvalidInput,
+    InvalidToken,
+    NotFound,
+    PermissionDenied,
+    Role,
+    SignInReason,
+)
+from securepractice.records import revised
 
 
 def test_sp1_lk2_support_unlocks_and_clears_the_failure_count(office: Office) -> None:
     """SP-1, LK-2: a locked user is unlocked by support, the count cleared; they sign in again."""
-    signin = SignInActions(office.context)
+    signin = office.accounts
     for _ in range(office.context.settings.sign_in.max_failed_sign_ins):
         signin.sign_in(email="user@alpha.example", password="Wrong-password-1")
     assert office.get(office.user_a.id).locked
     assert signin.sign_in(email="user@alpha.example", password=PASSWORD).reason is (
         SignInReason.LOCKED
     )
+    with office.context.storage.unit_of_work() as uow:
+        failures = uow.sign_in_failures.count(office.user_a.id)
+    assert failures >= office.context.settings.sign_in.max_failed_sign_ins
 
-    unlocked = office.support_actions.unlock(office.support.token, user_id=office.user_a.id)
+    unlocked = office.practice.unlock(office.support.token, user_id=office.user_a.id)
 
     assert not unlocked.locked
     with office.context.storage.unit_of_work() as uow:
@@ -35,44 +44,44 @@ def test_sp1_lk2_support_unlocks_and_clears_the_failure_count(office: Office) ->
         ]
     assert event.actor_id == office.support.id
     assert event.practice_id == "practice-a"
-    assert dict(event.detail) == {"was_locked": "true"}
+    assert dict(event.detail) == {"was_locked": "true", "failures_cleared": str(failures)}
     assert signin.sign_in(email="user@alpha.example", password=PASSWORD).ok
 
 
 def test_lk2_unlocking_an_unlocked_user_still_clears_the_count(office: Office) -> None:
     """LK-2: the failure count is cleared even when the account was not locked yet."""
-    signin = SignInActions(office.context)
+    signin = office.accounts
     signin.sign_in(email="user@alpha.example", password="Wrong-password-1")
-    office.support_actions.unlock(office.support.token, user_id=office.user_a.id)
+    office.practice.unlock(office.support.token, user_id=office.user_a.id)
     with office.context.storage.unit_of_work() as uow:
         assert uow.sign_in_failures.count(office.user_a.id) == 0
+        [event] = [
+            e
+            for e in uow.audit.events(subject_id=office.user_a.id)
+            if e.action == "account.unlocked"
+        ]
+    assert dict(event.detail) == {"was_locked": "false", "failures_cleared": "1"}
 
 
 def test_sp1_only_support_unlocks(office: Office) -> None:
     """SP-1: a User Manager cannot unlock, even in their own practice."""
     with pytest.raises(PermissionDenied) as caught:
-        office.support_actions.unlock(office.manager_a.token, user_id=office.user_a.id)
+        office.practice.unlock(office.manager_a.token, user_id=office.user_a.id)
     assert caught.value.code == "permission.support_only"
 
 
 def test_um8_support_grants_and_revokes_user_manager(office: Office) -> None:
     """UM-8: support grants the role (a practice may have many managers) and revokes it."""
-    promoted = office.support_actions.grant_user_manager(
-        office.support.token, user_id=office.user_a.id
-    )
+    promoted = office.practice.grant_user_manager(office.support.token, user_id=office.user_a.id)
     assert Role.USER_MANAGER in promoted.roles
     assert Role.USER_MANAGER in office.get(office.manager_a.id).roles
-    assert len(office.users.list_users(office.user_a.token)) == 3
-    again = office.support_actions.grant_user_manager(
-        office.support.token, user_id=office.user_a.id
-    )
+    assert len(office.practice.list_users(office.user_a.token)) == 3
+    again = office.practice.grant_user_manager(office.support.token, user_id=office.user_a.id)
     assert again == promoted
-    demoted = office.support_actions.revoke_user_manager(
-        office.support.token, user_id=office.user_a.id
-    )
+    demoted = office.practice.revoke_user_manager(office.support.token, user_id=office.user_a.id)
     assert Role.USER_MANAGER not in demoted.roles
     with pytest.raises(PermissionDenied):
-        office.users.list_users(office.user_a.token)
+        office.practice.list_users(office.user_a.token)
     with office.context.storage.unit_of_work() as uow:
         roles = [
             (e.action, dict(e.detail)["role"])
@@ -87,17 +96,17 @@ def test_um8_only_support_changes_the_role(office: Office, who: str) -> None:
     """UM-8: a User Manager cannot make or unmake managers, not even in their practice."""
     token = getattr(office, who).token
     with pytest.raises(PermissionDenied) as granted:
-        office.support_actions.grant_user_manager(token, user_id=office.user_a.id)
+        office.practice.grant_user_manager(token, user_id=office.user_a.id)
     assert granted.value.code == "permission.support_only"
     with pytest.raises(PermissionDenied):
-        office.support_actions.revoke_user_manager(token, user_id=office.manager_a.id)
+        office.practice.revoke_user_manager(token, user_id=office.manager_a.id)
     assert Role.USER_MANAGER not in office.get(office.user_a.id).roles
     assert Role.USER_MANAGER in office.get(office.manager_a.id).roles
 
 
 def test_pf2_support_edits_the_practice_main_account(office: Office) -> None:
     """PF-2, SP-1: name, address and phone (E.164) are changed by support; audited."""
-    edited = office.support_actions.edit_practice(
+    edited = office.practice.edit_practice(
         office.support.token,
         practice_id="practice-b",
         name="  Beta Medical Group ",
@@ -109,12 +118,12 @@ def test_pf2_support_edits_the_practice_main_account(office: Office) -> None:
         "1 Main St",
         "+12025550143",
     )
-    cleared = office.support_actions.edit_practice(
+    cleared = office.practice.edit_practice(
         office.support.token, practice_id="practice-b", phone=" "
     )
     assert cleared.phone == ""
     assert cleared.name == "Beta Medical Group"
-    same = office.support_actions.edit_practice(office.support.token, practice_id="practice-b")
+    same = office.practice.edit_practice(office.support.token, practice_id="practice-b")
     assert same == cleared
     with office.context.storage.unit_of_work() as uow:
         assert uow.practices.get("practice-b") == cleared
@@ -138,7 +147,7 @@ def test_pf2_bad_practice_info_is_refused(
 ) -> None:
     """A blank name, non-text address or bad phone is refused; the practice is unchanged."""
     with pytest.raises(InvalidInput) as caught:
-        office.support_actions.edit_practice(
+        office.practice.edit_practice(
             office.support.token,
             practice_id="practice-a",
             **fields,  # type: ignore[arg-type]
@@ -152,31 +161,29 @@ def test_pf2_bad_practice_info_is_refused(
 def test_pf2_a_manager_cannot_edit_their_practice(office: Office) -> None:
     """PF-2: the practice's main account information is changed only by support staff."""
     with pytest.raises(PermissionDenied) as caught:
-        office.support_actions.edit_practice(
-            office.manager_a.token, practice_id="practice-a", name="Mine"
-        )
+        office.practice.edit_practice(office.manager_a.token, practice_id="practice-a", name="Mine")
     assert caught.value.code == "permission.support_only"
 
 
 def test_pf2_unknown_practice_is_not_found(office: Office) -> None:
     """An unknown practice id is a clear NotFound."""
     with pytest.raises(NotFound) as caught:
-        office.support_actions.edit_practice(office.support.token, practice_id="nope", name="X")
+        office.practice.edit_practice(office.support.token, practice_id="nope", name="X")
     assert caught.value.code == "practice.not_found"
 
 
 def test_lk6_deactivation_ends_every_session_and_sign_in(office: Office) -> None:
     """LK-6: deactivating a user revokes every session; they cannot sign in."""
     second_session = office.sign_in("user@alpha.example")
-    deactivated = office.support_actions.deactivate(office.support.token, user_id=office.user_a.id)
+    deactivated = office.practice.deactivate(office.support.token, user_id=office.user_a.id)
     assert deactivated.deactivated
-    signin = SignInActions(office.context)
+    signin = office.accounts
     for token in (office.user_a.token, second_session):
         with pytest.raises(InvalidToken):
             signin.touch_session(token)
     result = signin.sign_in(email="user@alpha.example", password=PASSWORD)
     assert result.reason is SignInReason.DEACTIVATED
-    again = office.support_actions.deactivate(office.support.token, user_id=office.user_a.id)
+    again = office.practice.deactivate(office.support.token, user_id=office.user_a.id)
     assert again == deactivated
     with office.context.storage.unit_of_work() as uow:
         [event] = [
@@ -191,7 +198,7 @@ def test_sp1_support_does_not_act_on_other_staff(office: Office) -> None:
     """Support actions apply to practice users; other staff are out of reach."""
     other = office.signed_in("other@portal.example", None, support=True)
     with pytest.raises(PermissionDenied) as caught:
-        office.support_actions.deactivate(office.support.token, user_id=other.id)
+        office.practice.deactivate(office.support.token, user_id=other.id)
     assert caught.value.code == "permission.not_practice_user"
     assert not office.get(other.id).deactivated
 
@@ -199,12 +206,12 @@ def test_sp1_support_does_not_act_on_other_staff(office: Office) -> None:
 def test_a_deactivated_or_locked_actor_can_do_nothing(office: Office) -> None:
     """A deactivated support member's session is gone: the action is refused, nothing changes."""
     other = office.signed_in("other@portal.example", None, support=True)
-    office.support_actions.deactivate(office.support.token, user_id=office.manager_a.id)
+    office.practice.deactivate(office.support.token, user_id=office.manager_a.id)
     with pytest.raises(InvalidToken):
-        office.users.list_users(office.manager_a.token)
+        office.practice.list_users(office.manager_a.token)
     with office.context.storage.unit_of_work() as uow:
         user = uow.users.get(other.id)
         assert user is not None
-        uow.users.update(attrs.evolve(user, locked=True))
+        uow.users.save(revised(user, locked=True), expected_version=user.version)
     with pytest.raises(InvalidToken):
-        office.support_actions.unlock(other.token, user_id=office.user_a.id)
+        office.practice.unlock(other.token, user_id=office.user_a.id)

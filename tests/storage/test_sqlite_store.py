@@ -12,8 +12,18 @@ import attrs
 import pytest
 
 from securepractice import FakeClock
-from securepractice.errors import InvalidInput, StorageError
-from securepractice.records import AuditEvent, Practice, User
+from securepractice.errors import AlreadyExists, Conflict, InvalidInput, StorageError
+from securepractice.records import (
+    AuditEvent,
+    PhoneKind,
+    Practice,
+    Purpose,
+    RegistrationStatus,
+    SendLedger,
+    TokenPurpose,
+    User,
+    revised,
+)
 from securepractice.storage import migrations
 from securepractice.storage.sqlite import SQLiteStorage, _storage_error, _Table
 
@@ -57,10 +67,12 @@ def test_connection_settings_put_durability_first(store: SQLiteStorage) -> None:
     assert all(row[0].endswith("STRICT") for row in tables)
 
 
-def test_options_are_configurable_and_checked(path: Path) -> None:
-    relaxed = SQLiteStorage(path, synchronous="normal", busy_timeout=timedelta(seconds=1))
-    assert relaxed.connection().execute("PRAGMA synchronous").fetchone()[0] == 1
-    assert "synchronous='NORMAL'" in repr(relaxed)
+@pytest.mark.parametrize(("given", "level"), [("normal", 1), ("OFF", 0), ("Extra", 3)])
+def test_options_are_configurable_and_checked(path: Path, given: str, level: int) -> None:
+    """Tests that do not test durability may trade it for speed; anything unknown is refused."""
+    relaxed = SQLiteStorage(path, synchronous=given, busy_timeout=timedelta(seconds=1))
+    assert relaxed.connection().execute("PRAGMA synchronous").fetchone()[0] == level
+    assert f"synchronous={given.upper()!r}" in repr(relaxed)
     relaxed.close()
     with pytest.raises(InvalidInput) as bad_sync:
         SQLiteStorage(path, synchronous="SOMETIMES")
@@ -81,7 +93,7 @@ def test_each_thread_has_its_own_connection(store: SQLiteStorage) -> None:
 
 def test_new_database_is_at_the_latest_schema_version(store: SQLiteStorage) -> None:
     """ST-3: the schema is versioned with PRAGMA user_version."""
-    assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION == 2
+    assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION == 3
 
 
 def test_older_database_migrates_forward_and_keeps_its_data(path: Path, now: datetime) -> None:
@@ -97,12 +109,154 @@ def test_older_database_migrates_forward_and_keeps_its_data(path: Path, now: dat
     old.close()
     store = SQLiteStorage(path)
     try:
-        assert migrations.schema_version(store.connection()) == 2
+        assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION
         with store.unit_of_work() as uow:
             assert uow.practices.get("p1") == Practice(id="p1", name="Smile Dental",
                                                        created_at=now)  # fmt: skip
             assert uow.securemail.active_purchase("u1") is None
-        assert migrations.migrate(store.connection()) == 2
+        assert migrations.migrate(store.connection()) == migrations.LATEST_VERSION
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("version", range(migrations.LATEST_VERSION))
+def test_every_older_version_migrates_to_a_working_store(
+    path: Path, now: datetime, version: int
+) -> None:
+    """ST-3: from any released schema, opening gives the latest one, where saves work."""
+    old = sqlite3.connect(path, isolation_level=None)
+    migrations.migrate(old, target=version)
+    old.close()
+    store = SQLiteStorage(path)
+    try:
+        assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION
+        user = _add_user(store, now)
+        with store.unit_of_work() as uow:
+            uow.code_sends.add(SendLedger(user_id=user.id, sends=(now,)))
+            uow.users.save(revised(user, locked=True), expected_version=user.version)
+            with pytest.raises(Conflict):
+                uow.users.save(revised(user), expected_version=user.version)
+        with store.unit_of_work() as uow:
+            assert uow.users.get_by_email("ada@example.com") == revised(user, locked=True)
+            assert uow.code_sends.get(user.id) == SendLedger(user_id=user.id, sends=(now,))
+    finally:
+        store.close()
+
+
+def _version_2_database(path: Path) -> None:
+    """A database of the previous release (schema version 2), with rows of every changed table."""
+    old = sqlite3.connect(path, isolation_level=None)
+    assert migrations.migrate(old, target=2) == 2
+    at = "2026-01-05T09:00:00.000000+00:00"
+    old.executescript(f"""
+        INSERT INTO practices (id, name, address, phone, created_at)
+            VALUES ('p1', 'Smile Dental', '', '', '{at}');
+        INSERT INTO users (id, practice_id, email, email_key, first_name, last_name, phones,
+            time_zone, ada_number, specialties, roles, status, two_step_enabled, locked,
+            deactivated, created_at)
+            VALUES ('u1', 'p1', 'ada@example.com', 'ada@example.com', 'Ada', '', '[]', NULL,
+                NULL, '[]', '["user"]', 'registered', 1, 0, 0, '{at}'),
+            ('u2', 'p1', 'grace@example.com', 'grace@example.com', '', '', '[]', NULL, NULL,
+                '[]', '["user"]', 'invited', 1, 0, 0, '{at}');
+        INSERT INTO credentials (user_id, password_hash, set_at, history)
+            VALUES ('u1', '$argon2id$one', '{at}', '[]');
+        INSERT INTO code_sends (user_id, at) VALUES
+            ('u1', '2026-01-05T09:03:00.000000+00:00'), ('u1', '2026-01-05T09:01:00.000000+00:00'),
+            ('u2', '2026-01-05T09:02:00.000000+00:00'), ('u1', '2026-01-05T09:02:00.000000+00:00');
+        INSERT INTO link_tokens (token_hash, user_id, purpose, created_at, expires_at, used_at,
+            superseded)
+            VALUES (X'aa', 'u1', 'invitation', '{at}', '2026-01-19T09:00:00.000000+00:00', NULL, 1),
+            (X'bb', 'u1', 'invitation', '{at}', '2026-01-19T09:00:00.000000+00:00', NULL, 0),
+            (X'cc', 'u2', 'password_reset', '{at}', '2026-01-05T10:00:00.000000+00:00', '{at}', 0);
+        INSERT INTO challenges (id, user_id, purpose, method, destination, code_hash, issued_at,
+            expires_at, wrong_attempts, state, extra)
+            VALUES ('c1', 'u1', 'new_phone', 'sms', '+12025550143', X'0101', '{at}',
+                '2026-01-05T09:10:00.000000+00:00', 2, 'active',
+                '{{"version":3,"phone_kind":"cell"}}');
+        INSERT INTO sessions (token_hash, user_id, created_at, last_active_at, revoked)
+            VALUES (X'dd', 'u1', '{at}', '{at}', 0);
+        INSERT INTO purchases (id, practice_id, payer_id, account_id, monthly_cents,
+            purchased_at, ended_at)
+            VALUES ('sm1', 'p1', 'u1', 'u2', 1000, '{at}', NULL);
+    """)  # noqa: S608 - the only value is this test's own constant
+    old.close()
+
+
+def test_previous_version_with_rows_migrates_and_keeps_them(path: Path, now: datetime) -> None:
+    """ST-3, VF-8, ID-2: users, codes sent, links, challenges and the rest survive version 3."""
+    _version_2_database(path)
+    store = SQLiteStorage(path)
+    try:
+        with store.unit_of_work() as uow:
+            ada = uow.users.get_by_email("ada@example.com")
+            grace = uow.users.get("u2")
+            ledgers = (uow.code_sends.get("u1"), uow.code_sends.get("u2"))
+            tokens = [
+                *uow.link_tokens.list_for_user("u1", TokenPurpose.INVITATION),
+                *uow.link_tokens.list_for_user("u2", TokenPurpose.PASSWORD_RESET),
+            ]
+            challenge = uow.challenges.latest("u1", Purpose.NEW_PHONE)
+            credential = uow.credentials.get("u1")
+            session = uow.sessions.get(b"\xdd")
+            purchase = uow.securemail.active_purchase("u2")
+            practice = uow.practices.get("p1")
+        assert ada == User(id="u1", practice_id="p1", email="ada@example.com", first_name="Ada",
+                           status=RegistrationStatus.REGISTERED, created_at=now)  # fmt: skip
+        assert grace is not None
+        assert grace.email == "grace@example.com"
+        minutes = [now + timedelta(minutes=m) for m in (1, 2, 3)]
+        assert ledgers == (
+            SendLedger(user_id="u1", sends=tuple(minutes)),
+            SendLedger(user_id="u2", sends=(minutes[1],)),
+        )
+        assert [(t.token_hash, t.superseded, t.used_at, t.version) for t in tokens] == [
+            (b"\xaa", True, None, 0),
+            (b"\xbb", False, None, 0),
+            (b"\xcc", False, now, 0),
+        ]
+        ids = [t.id for t in tokens]
+        assert len(set(ids)) == 3
+        assert all(len(i) == 32 and set(i) <= set("0123456789abcdef") for i in ids)
+        assert challenge is not None
+        kept = (challenge.version, challenge.flow_id, challenge.phone_kind)
+        assert kept == (3, None, PhoneKind.CELL)
+        assert (challenge.wrong_attempts, challenge.code_hash) == (2, b"\x01\x01")
+        assert credential is not None
+        assert (credential.password_hash, credential.version) == ("$argon2id$one", 0)
+        assert session is not None
+        assert (session.user_id, session.revoked, session.version) == ("u1", False, 0)
+        assert purchase is not None
+        assert (purchase.id, purchase.payer_id, purchase.version) == ("sm1", "u1", 0)
+        assert practice is not None
+        assert practice.version == 0
+        connection = store.connection()
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
+        assert "code_sends" not in tables
+        assert connection.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert connection.execute("SELECT extra FROM challenges").fetchone()[0] == (
+            '{"phone_kind":"cell"}'
+        )
+    finally:
+        store.close()
+
+
+def test_migrated_users_are_keyed_by_their_exact_email(path: Path, now: datetime) -> None:
+    """ID-2: the store's own case folding is gone; the normal form is the one key."""
+    _version_2_database(path)
+    store = SQLiteStorage(path)
+    try:
+        shouty = User(id="u3", practice_id="p1", email="ADA@example.com", created_at=now)
+        with store.unit_of_work() as uow:
+            uow.users.add(shouty)
+            with pytest.raises(AlreadyExists) as taken:
+                uow.users.add(attrs.evolve(shouty, id="u4", email="grace@example.com"))
+        assert taken.value.code == "user.email_taken"
+        with store.unit_of_work() as uow:
+            assert uow.users.get_by_email("ADA@example.com") == shouty
+            found = uow.users.get_by_email("ada@example.com")
+            assert found is not None
+            assert found.id == "u1"
+            assert uow.users.get_by_email("Ada@Example.com") is None
     finally:
         store.close()
 
@@ -134,13 +288,38 @@ def test_failed_migration_changes_nothing(path: Path, monkeypatch: pytest.Monkey
     def broken(_strict: bool) -> list[str]:
         return ["CREATE TABLE half (id TEXT)", "THIS IS NOT SQL"]
 
+    target = migrations.LATEST_VERSION + 1
     monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, broken))
-    monkeypatch.setattr(migrations, "LATEST_VERSION", 3)
+    monkeypatch.setattr(migrations, "LATEST_VERSION", target)
     connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA foreign_keys = ON")
     with pytest.raises(sqlite3.OperationalError):
-        migrations.migrate(connection, target=3)
+        migrations.migrate(connection, target=target)
     assert migrations.schema_version(connection) == 0
     assert connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] == 0
+    assert connection.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    connection.close()
+
+
+def test_migration_that_breaks_a_reference_changes_nothing(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ST-3: references go unchecked while steps run, so they are all checked before commit."""
+
+    def orphan(_strict: bool) -> list[str]:
+        return ["INSERT INTO sign_in_failures (user_id, count) VALUES ('u404', 1)"]
+
+    latest = migrations.LATEST_VERSION
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, orphan))
+    monkeypatch.setattr(migrations, "LATEST_VERSION", latest + 1)
+    connection = sqlite3.connect(path, isolation_level=None)
+    migrations.migrate(connection, target=latest)
+    with pytest.raises(StorageError) as broken:
+        migrations.migrate(connection, target=latest + 1)
+    assert broken.value.code == "storage.migration_failed"
+    assert migrations.schema_version(connection) == latest
+    assert connection.execute("SELECT count(*) FROM sign_in_failures").fetchone()[0] == 0
+    assert connection.execute("PRAGMA foreign_keys").fetchone()[0] == 0
     connection.close()
 
 

@@ -4,7 +4,8 @@ Hypothesis drives issue, re-send, change of method, failed delivery, right,
 old and wrong entries and the clock, and checks each step against a small
 model of the rules written here, not taken from the code under test. After
 every step: at most one code works and it is the latest one sent; a code
-never verifies twice; wrong entries never exceed the limit.
+never verifies twice; wrong entries never exceed the limit; the send ledger
+holds the sends of the window.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from securepractice.clock import FakeClock
 from securepractice.errors import InvalidInput, InvalidState, RateLimited
-from securepractice.records import Challenge, Phone, PhoneKind, Purpose
+from securepractice.records import Challenge, Phone, PhoneKind, Purpose, SendLedger
 from securepractice.secret import Secret
 from securepractice.settings import VerificationRules
 from securepractice.verification.codes import (
@@ -52,6 +53,7 @@ class CodeMachine(RuleBasedStateMachine):
         self.challenge: Challenge | None = None
         self.sent: list[str] = []
         self.sends: list[datetime] = []
+        self.ledger: SendLedger | None = None
         self.verified: list[str] = []
         # The model: what the rules say the challenge is.
         self.latest: str | None = None
@@ -69,6 +71,7 @@ class CodeMachine(RuleBasedStateMachine):
 
     def sent_code(self, issued: CodeIssued) -> None:
         self.challenge = issued.challenge
+        self.ledger = issued.ledger
         self.latest = issued.code.reveal()
         self.sent.append(self.latest)
         self.sends.append(self.now())
@@ -86,7 +89,7 @@ class CodeMachine(RuleBasedStateMachine):
                 purpose=PURPOSE,
                 option=OFFERED[option],
                 offered=OFFERED,
-                recent_sends=self.sends,
+                ledger=self.ledger,
                 now=self.now(),
                 rules=RULES,
             )
@@ -109,9 +112,9 @@ class CodeMachine(RuleBasedStateMachine):
             expected = RateLimited
         if expected is not None:
             with pytest.raises(expected):
-                resend(self.challenge, recent_sends=self.sends, now=self.now(), rules=RULES)
+                resend(self.challenge, ledger=self.ledger, now=self.now(), rules=RULES)
             return
-        self.sent_code(resend(self.challenge, recent_sends=self.sends, now=self.now(), rules=RULES))
+        self.sent_code(resend(self.challenge, ledger=self.ledger, now=self.now(), rules=RULES))
 
     @precondition(lambda self: self.challenge is not None)
     @rule(option=st.integers(0, len(OFFERED) - 1))
@@ -131,7 +134,7 @@ class CodeMachine(RuleBasedStateMachine):
                 self.challenge,
                 option=OFFERED[option],
                 offered=OFFERED,
-                recent_sends=self.sends,
+                ledger=self.ledger,
                 now=self.now(),
                 rules=RULES,
             )
@@ -237,6 +240,14 @@ class CodeMachine(RuleBasedStateMachine):
             )
             assert not result.verified
             assert result.challenge == self.challenge
+
+    @invariant()
+    def the_ledger_keeps_the_sends_of_the_window(self) -> None:
+        """VF-8: the send ledger holds every send within the window of the latest one."""
+        if self.ledger is not None:
+            start = self.ledger.sends[-1] - RULES.send_window
+            assert list(self.ledger.sends) == [t for t in self.sends if t > start]
+            assert self.ledger.version == len(self.sends) - 1
 
     @invariant()
     def wrong_entries_never_exceed_the_limit(self) -> None:

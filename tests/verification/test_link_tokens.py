@@ -102,7 +102,8 @@ def test_opening_a_link_does_not_use_it_up_completing_does(
     clock.advance(minutes=5)
     used = use_token(issued.token, issued.record, purpose=INVITE, now=clock.now())
     assert used.used_at == clock.now()
-    assert attrs.evolve(used, used_at=None) == issued.record
+    assert used.version == issued.record.version + 1
+    assert attrs.evolve(used, used_at=None, version=issued.record.version) == issued.record
     for check in (open_token, use_token):
         with pytest.raises(InvalidToken):
             check(issued.token, used, purpose=INVITE, now=clock.now())
@@ -124,25 +125,42 @@ def test_a_flow_opened_in_time_cannot_complete_after_expiry(
 def test_supersede_marks_the_user_s_tokens_of_that_purpose_only(
     link_rules: LinkRules, clock: FakeClock
 ) -> None:
-    """RG-4: re-inviting invalidates every earlier link of that user, and nothing else."""
+    """RG-4: re-inviting invalidates every earlier link of that user, and nothing else.
+
+    Only the tokens that change come back, each revised, to be saved over the
+    version they came from.
+    """
     mine = [new(link_rules, clock, INVITE, "u1") for _ in range(3)]
     my_reset = new(link_rules, clock, RESET, "u1")
     theirs = new(link_rules, clock, INVITE, "u2")
     spent = use_token(mine[0].token, mine[0].record, purpose=INVITE, now=clock.now())
     records = [spent, mine[1].record, mine[2].record, my_reset.record, theirs.record]
-    after = supersede(records, user_id="u1", purpose=INVITE)
-    assert [t.superseded for t in after] == [False, True, True, False, False]
-    assert after[0] == spent
-    assert [attrs.evolve(t, superseded=False) for t in after] == records
-    for issued, record in zip(mine[1:], after[1:3], strict=True):
+    changed = supersede(records, user_id="u1", purpose=INVITE)
+    assert [t.id for t in changed] == [mine[1].record.id, mine[2].record.id]
+    assert all(t.superseded for t in changed)
+    assert [t.version for t in changed] == [1, 1]
+    assert [attrs.evolve(t, superseded=False, version=0) for t in changed] == records[1:3]
+    for issued, record in zip(mine[1:], changed, strict=True):
         with pytest.raises(InvalidToken):
             open_token(issued.token, record, purpose=INVITE, now=clock.now())
         assert token_problem(issued.token, record, purpose=INVITE, now=clock.now()) is (
             TokenProblem.SUPERSEDED
         )
-    assert open_token(my_reset.token, after[3], purpose=RESET, now=clock.now()) == after[3]
-    assert open_token(theirs.token, after[4], purpose=INVITE, now=clock.now()) == after[4]
+    assert open_token(my_reset.token, my_reset.record, purpose=RESET, now=clock.now()) == (
+        my_reset.record
+    )
+    assert open_token(theirs.token, theirs.record, purpose=INVITE, now=clock.now()) == (
+        theirs.record
+    )
+    assert supersede(changed, user_id="u1", purpose=INVITE) == ()
     assert supersede([], user_id="u1", purpose=INVITE) == ()
+
+
+def test_every_token_has_its_own_flow_id(link_rules: LinkRules, clock: FakeClock) -> None:
+    """RS-2, RG-4: two links made in the same instant are two flows, told apart by id."""
+    first, second = new(link_rules, clock, RESET), new(link_rules, clock, RESET)
+    assert first.record.created_at == second.record.created_at
+    assert first.record.id != second.record.id
 
 
 def test_every_refusal_is_the_same_error_and_the_reason_is_separate(

@@ -21,6 +21,7 @@ from securepractice.records import (
     DeliveryMethod,
     Purpose,
     RegistrationStatus,
+    SendLedger,
     User,
 )
 from securepractice.secret import Secret
@@ -31,12 +32,11 @@ from securepractice.verification.codes import (
     VerifyResult,
     cancel,
     change_method,
-    check_send_rate,
     delivery_failed,
     issue,
     new_code,
+    record_send,
     resend,
-    send_window_start,
     verify,
 )
 from securepractice.verification.phones import DeliveryOption
@@ -59,7 +59,7 @@ def start(
         purpose=purpose,
         option=offered[option],
         offered=offered,
-        recent_sends=[],
+        ledger=None,
         now=now,
         rules=rules,
     )
@@ -84,10 +84,10 @@ def switch(
     rules: VerificationRules,
     now: datetime,
     *,
-    sends: Sequence[datetime] = (),
+    ledger: SendLedger | None = None,
 ) -> CodeIssued:
     return change_method(
-        challenge, option=option, offered=offered, recent_sends=sends, now=now, rules=rules
+        challenge, option=option, offered=offered, ledger=ledger, now=now, rules=rules
     )
 
 
@@ -109,17 +109,25 @@ def wrong(code: Secret[str]) -> str:
 def test_a_code_has_the_configured_number_of_digits_from_secrets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """VF-4: codes are drawn with secrets.randbelow over all 10**n values and zero-padded."""
+    """VF-4: codes come from secrets, cover all 10**n values alike, and are zero-padded.
+
+    Random bits past the last code are drawn again, never folded back into
+    range (which would make some codes likelier than others).
+    """
+    draws = {
+        3: iter([b"\xff\xff\xff", (42 << 4).to_bytes(3, "big")]),  # 20 bits: 10**6 codes
+        4: iter([(42 << 5).to_bytes(4, "big")]),  # 27 bits: 10**8 codes
+    }
     asked: list[int] = []
 
-    def fake_randbelow(bound: int) -> int:
-        asked.append(bound)
-        return 42
+    def fake_token_bytes(size: int) -> bytes:
+        asked.append(size)
+        return next(draws[size])
 
-    monkeypatch.setattr(secrets, "randbelow", fake_randbelow)
+    monkeypatch.setattr(secrets, "token_bytes", fake_token_bytes)
     assert new_code(6).reveal() == "000042"
     assert new_code(8).reveal() == "00000042"
-    assert asked == [10**6, 10**8]
+    assert asked == [3, 3, 4]
 
 
 @given(digits=st.integers(min_value=6, max_value=12))
@@ -218,9 +226,7 @@ def test_resend_issues_a_new_code_by_the_same_method_and_kills_the_old_one(
     """VF-5: after a re-send only the new code works, sent the way chosen first."""
     first = start(offered, rules, clock.now(), option=1)
     clock.advance(minutes=2)
-    again = resend(
-        first.challenge, recent_sends=[first.challenge.issued_at], now=clock.now(), rules=rules
-    )
+    again = resend(first.challenge, ledger=first.ledger, now=clock.now(), rules=rules)
     assert (again.challenge.method, again.challenge.destination) == (
         first.challenge.method,
         first.challenge.destination,
@@ -237,7 +243,7 @@ def test_resend_after_a_change_uses_the_latest_method(
     """VF-5: "the method currently chosen" is the latest change of method."""
     first = start(offered, rules, clock.now(), option=0)
     changed = switch(first.challenge, offered[2], offered, rules, clock.now())
-    again = resend(changed.challenge, recent_sends=(), now=clock.now(), rules=rules)
+    again = resend(changed.challenge, ledger=None, now=clock.now(), rules=rules)
     assert (again.challenge.method, again.challenge.destination) == (
         offered[2].method,
         offered[2].destination,
@@ -279,7 +285,7 @@ def test_change_method_accepts_only_another_offered_option(
             purpose=REG,
             option=sms_to_landline,
             offered=offered,
-            recent_sends=[],
+            ledger=None,
             now=clock.now(),
             rules=rules,
         )
@@ -299,7 +305,7 @@ def test_a_code_works_once(
     assert again.outcome is VerifyOutcome.ALREADY_VERIFIED
     assert not again.verified
     with pytest.raises(InvalidState):
-        resend(done.challenge, recent_sends=(), now=clock.now(), rules=rules)
+        resend(done.challenge, ledger=None, now=clock.now(), rules=rules)
 
 
 @pytest.mark.parametrize(
@@ -357,7 +363,7 @@ def test_wrong_entries_count_across_resends_and_changes_and_void_at_the_limit(
             assert result.attempts_left == rules.max_wrong_codes - result.challenge.wrong_attempts
             current = result
         elif step == "resend":
-            current = resend(current.challenge, recent_sends=(), now=clock.now(), rules=rules)
+            current = resend(current.challenge, ledger=None, now=clock.now(), rules=rules)
             code = current.code
         else:
             current = switch(current.challenge, offered[2], offered, rules, clock.now())
@@ -372,7 +378,7 @@ def test_wrong_entries_count_across_resends_and_changes_and_void_at_the_limit(
     )
     assert enter(last, code, rules, clock.now()).outcome is VerifyOutcome.VOID
     with pytest.raises(InvalidState) as caught:
-        resend(last.challenge, recent_sends=(), now=clock.now(), rules=rules)
+        resend(last.challenge, ledger=None, now=clock.now(), rules=rules)
     assert caught.value.code == "verification.not_active"
     with pytest.raises(InvalidState):
         switch(last.challenge, offered[0], offered, rules, clock.now())
@@ -428,6 +434,16 @@ def test_a_naive_now_is_refused(
     assert caught.value.code == "time.naive"
 
 
+def ledger_of(sends: Sequence[datetime], *, version: int = 3) -> SendLedger:
+    """A stored send ledger of ``USER`` holding ``sends``."""
+    return SendLedger(user_id=USER, sends=tuple(sends), version=version)
+
+
+def count(sends: Sequence[datetime], now: datetime, rules: VerificationRules) -> SendLedger:
+    """Count one more send at ``now`` over a ledger holding ``sends``."""
+    return record_send(ledger_of(sends), user_id=USER, now=now, rules=rules)
+
+
 def test_send_limit_counts_every_send_of_the_user_in_the_window(
     rules: VerificationRules, clock: FakeClock
 ) -> None:
@@ -435,25 +451,47 @@ def test_send_limit_counts_every_send_of_the_user_in_the_window(
     now = clock.now()
     sends = [now - timedelta(minutes=m) for m in (14, 10, 6, 3, 1)]
     with pytest.raises(RateLimited) as caught:
-        check_send_rate(sends, now=now, rules=rules)
+        count(sends, now, rules)
     assert caught.value.retry_after == timedelta(minutes=1)
     assert caught.value.code == "verification.rate_limited"
     assert "1 minute" in caught.value.message
-    check_send_rate(sends[1:], now=now, rules=rules)
-    check_send_rate(sends, now=now + timedelta(minutes=1), rules=rules)
+    assert count(sends[1:], now, rules).sends == (*sorted(sends[1:]), now)
+    later = now + timedelta(minutes=1)
+    assert count(sends, later, rules).sends == (*sorted(sends[1:]), later)
+
+
+def test_a_send_revises_the_ledger_or_starts_the_first_one(
+    rules: VerificationRules, clock: FakeClock
+) -> None:
+    """VF-8: the ledger comes back with the next version, to be saved over the one it came from."""
+    now = clock.now()
+    first = record_send(None, user_id=USER, now=now, rules=rules)
+    assert first == SendLedger(user_id=USER, sends=(now,), version=0)
+    second = record_send(first, user_id=USER, now=now + timedelta(minutes=1), rules=rules)
+    assert (second.sends, second.version) == ((now, now + timedelta(minutes=1)), 1)
+    with pytest.raises(RateLimited):
+        count([now] * rules.send_limit, now, rules)
+
+
+def test_sends_from_a_clock_that_runs_ahead_still_count(
+    rules: VerificationRules, clock: FakeClock
+) -> None:
+    """VF-8: a send recorded after ``now`` (another server's clock) stays in the window."""
+    now = clock.now()
+    ahead = [now + timedelta(minutes=2)] * rules.send_limit
+    with pytest.raises(RateLimited):
+        count(ahead, now, rules)
 
 
 def test_send_limit_window_boundary_is_exact(rules: VerificationRules, clock: FakeClock) -> None:
     """VF-8: a send exactly 15 minutes ago no longer counts; one a microsecond later does."""
     now = clock.now()
     recent = [now - timedelta(minutes=1)] * 4
-    check_send_rate([*recent, now - timedelta(minutes=15)], now=now, rules=rules)
+    edge = now - timedelta(minutes=15)
+    assert count([*recent, edge], now, rules).sends == (*recent, now)
     with pytest.raises(RateLimited) as caught:
-        check_send_rate(
-            [*recent, now - timedelta(minutes=15) + timedelta(microseconds=1)], now=now, rules=rules
-        )
+        count([*recent, edge + timedelta(microseconds=1)], now, rules)
     assert caught.value.retry_after == timedelta(microseconds=1)
-    assert send_window_start(now=now, rules=rules) == now - timedelta(minutes=15)
 
 
 def test_retry_after_is_when_enough_sends_leave_the_window(
@@ -463,7 +501,7 @@ def test_retry_after_is_when_enough_sends_leave_the_window(
     now = clock.now()
     sends = [now - timedelta(minutes=m) for m in (1, 2, 3, 4, 5, 12, 13)]
     with pytest.raises(RateLimited) as caught:
-        check_send_rate(sends, now=now, rules=rules)
+        count(sends, now, rules)
     assert caught.value.retry_after == timedelta(minutes=10)
     assert "10 minutes" in caught.value.message
 
@@ -472,7 +510,7 @@ def test_every_code_sending_step_enforces_the_send_limit(
     offered: Sequence[DeliveryOption], rules: VerificationRules, clock: FakeClock
 ) -> None:
     """VF-8: issue, re-send and change method all refuse a user at the limit."""
-    full = [clock.now() - timedelta(minutes=1)] * rules.send_limit
+    full = ledger_of([clock.now() - timedelta(minutes=1)] * rules.send_limit)
     first = start(offered, rules, clock.now())
     with pytest.raises(RateLimited):
         issue(
@@ -480,23 +518,36 @@ def test_every_code_sending_step_enforces_the_send_limit(
             purpose=REG,
             option=offered[0],
             offered=offered,
-            recent_sends=full,
+            ledger=full,
             now=clock.now(),
             rules=rules,
         )
     with pytest.raises(RateLimited):
-        resend(first.challenge, recent_sends=full, now=clock.now(), rules=rules)
+        resend(first.challenge, ledger=full, now=clock.now(), rules=rules)
     with pytest.raises(RateLimited):
-        switch(first.challenge, offered[1], offered, rules, clock.now(), sends=full)
+        switch(first.challenge, offered[1], offered, rules, clock.now(), ledger=full)
+
+
+def test_every_code_sending_step_counts_its_send(
+    offered: Sequence[DeliveryOption], rules: VerificationRules, clock: FakeClock
+) -> None:
+    """VF-8: issue, re-send and change method each return the ledger with their send in it."""
+    first = start(offered, rules, clock.now())
+    assert first.ledger == SendLedger(user_id=USER, sends=(clock.now(),))
+    clock.advance(minutes=1)
+    again = resend(first.challenge, ledger=first.ledger, now=clock.now(), rules=rules)
+    assert (len(again.ledger.sends), again.ledger.version) == (2, 1)
+    changed = switch(again.challenge, offered[1], offered, rules, clock.now(), ledger=again.ledger)
+    assert (len(changed.ledger.sends), changed.ledger.version) == (3, 2)
 
 
 def test_the_send_limit_settings_are_read(clock: FakeClock) -> None:
     """VF-8: send_limit and send_window are settings."""
     rules = VerificationRules(send_limit=2, send_window=timedelta(hours=1))
     now = clock.now()
-    check_send_rate([now - timedelta(minutes=59)], now=now, rules=rules)
+    count([now - timedelta(minutes=59)], now, rules)
     with pytest.raises(RateLimited) as caught:
-        check_send_rate([now - timedelta(minutes=59), now], now=now, rules=rules)
+        count([now - timedelta(minutes=59), now], now, rules)
     assert caught.value.retry_after == timedelta(minutes=1)
 
 
@@ -505,7 +556,7 @@ def test_a_failed_delivery_voids_the_undelivered_code_and_keeps_earlier_ones_voi
 ) -> None:
     """VF-10: the code whose SMS failed never works; neither does the one before it."""
     first = start(offered, rules, clock.now())
-    second = resend(first.challenge, recent_sends=(), now=clock.now(), rules=rules)
+    second = resend(first.challenge, ledger=None, now=clock.now(), rules=rules)
     failed = delivery_failed(second.challenge)
     assert failed.state is ChallengeState.ACTIVE
     assert failed.code_hash is None
@@ -543,7 +594,7 @@ def test_every_change_raises_the_version_and_a_refusal_leaves_it(
     versions = [issued.challenge.version]
     wrong_once = enter(issued, wrong(issued.code), rules, clock.now()).challenge
     versions.append(wrong_once.version)
-    again = resend(wrong_once, recent_sends=(), now=clock.now(), rules=rules)
+    again = resend(wrong_once, ledger=None, now=clock.now(), rules=rules)
     versions.append(again.challenge.version)
     versions.append(delivery_failed(again.challenge).version)
     assert versions == [0, 1, 2, 3]

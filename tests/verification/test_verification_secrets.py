@@ -72,18 +72,23 @@ def test_nothing_secret_shows_anywhere(monkeypatch: pytest.MonkeyPatch, clock: F
             purpose=Purpose.REGISTRATION,
             option=offered[0],
             offered=offered,
-            recent_sends=[],
+            ledger=None,
             now=now,
             rules=rules,
             challenge_id="challenge-1",
         )
 
     first = issue()
-    second = codes.resend(first.challenge, recent_sends=[], now=now, rules=rules)
+    second = codes.resend(first.challenge, ledger=first.ledger, now=now, rules=rules)
     third = codes.change_method(
-        second.challenge, option=offered[1], offered=offered, recent_sends=[], now=now, rules=rules
+        second.challenge,
+        option=offered[1],
+        offered=offered,
+        ledger=second.ledger,
+        now=now,
+        rules=rules,
     )
-    seen += [first, second, third, codes.delivery_failed(third.challenge)]
+    seen += [first, second, third, third.ledger, codes.delivery_failed(third.challenge)]
     for issued in (first, second, third):
         secret_values += [issued.code.reveal(), issued.challenge.code_hash or b""]
     wrong = codes.verify(
@@ -106,12 +111,15 @@ def test_nothing_secret_shows_anywhere(monkeypatch: pytest.MonkeyPatch, clock: F
     seen += [wrong, right]
     seen.append(
         raised(
-            lambda: codes.check_send_rate([now] * 5, now=now + timedelta(seconds=1), rules=rules)
+            lambda: codes.record_send(
+                attrs.evolve(third.ledger, sends=(now,) * rules.send_limit),
+                user_id="u1",
+                now=now + timedelta(seconds=1),
+                rules=rules,
+            )
         )
     )
-    seen.append(
-        raised(lambda: codes.resend(right.challenge, recent_sends=[], now=now, rules=rules))
-    )
+    seen.append(raised(lambda: codes.resend(right.challenge, ledger=None, now=now, rules=rules)))
     seen.append(raised(lambda: phones.parse_phone("202-555-0143 x45", kind=PhoneKind.CELL)))
 
     invitation = tokens.issue_token(
@@ -125,7 +133,7 @@ def test_nothing_secret_shows_anywhere(monkeypatch: pytest.MonkeyPatch, clock: F
         invitation,
         link,
         used,
-        *tokens.supersede([used], user_id="u1", purpose=TokenPurpose.INVITATION),
+        *tokens.supersede([invitation.record], user_id="u1", purpose=TokenPurpose.INVITATION),
     ]
     seen.append(
         raised(

@@ -27,8 +27,19 @@ from typing import Any
 
 import attrs
 
-from securepractice.accounts.signin import SignInActions
+from securepractice.accounts._shared import (
+    audit,
+    deliver_code,
+    end_sessions,
+    enter_code,
+    retry_on_conflict,
+    save_issued,
+    send_email,
+    supersede_links,
+)
+from securepractice.accounts.signin import lock_if_due, signed_in
 from securepractice.accounts.verification import cancel_open_verification, duration_words
+from securepractice.dependencies import Dependencies, Service
 from securepractice.errors import (
     AlreadyExists,
     CorruptHash,
@@ -50,11 +61,12 @@ from securepractice.records import (
     Session,
     TokenPurpose,
     User,
+    revised,
 )
 from securepractice.secret import Secret
 from securepractice.storage.ports import UnitOfWork
 from securepractice.verification import codes
-from securepractice.verification.codes import CodeIssued, VerifyOutcome, VerifyResult
+from securepractice.verification.codes import CodeIssued, VerifyResult
 from securepractice.verification.phones import DeliveryOption, delivery_options, parse_phone
 
 __all__ = [
@@ -64,7 +76,13 @@ __all__ = [
     "MAX_SPECIALTIES",
     "MAX_SPECIALTY_LENGTH",
     "ChangePasswordResult",
-    "ProfileActions",
+    "change_email",
+    "change_password",
+    "resend_phone_code",
+    "set_two_step",
+    "start_phone_change",
+    "update_profile",
+    "verify_phone_code",
 ]
 
 #: The longest first or last name kept, in characters after trimming.
@@ -216,568 +234,589 @@ def _with_phone(phones: tuple[Phone, ...], new: Phone) -> tuple[Phone, ...]:
     return tuple(dict.fromkeys(kept))
 
 
-class ProfileActions(SignInActions):
-    """A signed-in user's own account: password, profile, email, phones, two-step."""
+# Change of password (PW-4..PW-6, LK-6).
 
-    # Change of password (PW-4..PW-6, LK-6).
 
-    def change_password(
-        self,
-        token: str | Secret[str],
-        *,
-        current_password: str,
-        new_password: str,
-        confirmation: str,
-    ) -> ChangePasswordResult:
-        """Set a new password after checking the current one (PW-6, PW-1..PW-4).
+def change_password(
+    service: Service,
+    token: str | Secret[str],
+    *,
+    current_password: str,
+    new_password: str,
+    confirmation: str,
+) -> ChangePasswordResult:
+    """Set a new password after checking the current one (PW-6, PW-1..PW-4).
 
-        Works with a session whose password has expired: that is how such a
-        user gets back in (PW-5). A refusal is a value: the report lists
-        every violation, ``password.current_wrong`` among them. On success
-        every session of the user is revoked and the current one continues
-        with a new token, returned in the result (LK-6); the user is emailed.
-        """
-        for value, field in (
-            (current_password, "current_password"),
-            (new_password, "new_password"),
-            (confirmation, "confirmation"),
-        ):
-            normalize_password(value, field=field)
-        now = self._now()
-        context = self._context
-        recheck = self._recheck(token, current_password, now, purpose="change_password")
-        if not recheck.matched:
-            # No history check without the current password: it would let a
-            # session's thief test guesses of the user's old passwords.
-            shape = context.policy.check(new_password, confirmation)
-            return ChangePasswordResult(
-                report=PasswordReport((CURRENT_PASSWORD_WRONG, *shape.violations))
-            )
-        credential = recheck.credential
-        report = context.policy.check(
-            new_password,
-            confirmation,
-            history=(credential.password_hash, *credential.history),
-            hasher=context.hasher,
+    Works with a session whose password has expired: that is how such a
+    user gets back in (PW-5). A refusal is a value: the report lists
+    every violation, ``password.current_wrong`` among them. On success
+    every session of the user is revoked and the current one continues
+    with a new token, returned in the result (LK-6); the user is emailed.
+    """
+    for value, field in (
+        (current_password, "current_password"),
+        (new_password, "new_password"),
+        (confirmation, "confirmation"),
+    ):
+        normalize_password(value, field=field)
+    deps = service.deps
+    now = deps.now()
+    recheck = _recheck(deps, token, current_password, now, purpose="change_password")
+    if not recheck.matched:
+        # No history check without the current password: it would let a
+        # session's thief test guesses of the user's old passwords.
+        shape = deps.policy.check(new_password, confirmation)
+        return ChangePasswordResult(
+            report=PasswordReport((CURRENT_PASSWORD_WRONG, *shape.violations))
         )
-        new_hash = context.hasher.hash(new_password) if report.ok else None
-        with self._unit() as uow:
-            session, user = self._proven(uow, token, now, recheck, allow_expired_password=True)
-            if new_hash is None:
-                self._audit(
-                    uow,
-                    "password.change_refused",
-                    "policy",
-                    at=now,
-                    actor=user,
-                    subject=user,
-                    violations=",".join(report.codes),
-                )
-                return ChangePasswordResult(report=report)
-            renewed = self._replace_credential(
-                uow, user, old=credential, new_hash=new_hash, session=session, now=now
-            )
-        self._notify(
-            user,
-            user.email,
-            "Your password was changed",
-            f"The password of your {context.portal_name} account was changed. If you did not "
-            "change it, reset your password now and contact support.",
-            notice="password_changed",
+    checked = recheck.credential
+    report = deps.policy.check(
+        new_password,
+        confirmation,
+        history=(checked.password_hash, *checked.history),
+        hasher=deps.hasher,
+    )
+    new_hash = deps.hasher.hash(new_password) if report.ok else None
+    with deps.unit() as uow:
+        session, user, credential = _proven(
+            deps, uow, token, now, recheck, allow_expired_password=True
         )
-        return ChangePasswordResult(report=report, session_token=renewed)
-
-    def _replace_credential(
-        self,
-        uow: UnitOfWork,
-        user: User,
-        *,
-        old: Credential,
-        new_hash: str,
-        session: Session,
-        now: datetime,
-    ) -> Secret[str]:
-        """Store the new hash, end every session, and continue the current one under a new token."""
-        settings = self._context.settings
-        kept = max(settings.password.history - 1, 0)
-        uow.credentials.put(
-            Credential(
-                user_id=user.id,
-                password_hash=new_hash,
-                set_at=now,
-                history=(old.password_hash, *old.history)[:kept],
+        if new_hash is None:
+            audit(
+                uow,
+                "password.change_refused",
+                "policy",
+                at=now,
+                actor=user,
+                subject=user,
+                violations=",".join(report.codes),
             )
+            return ChangePasswordResult(report=report)
+        renewed = _replace_credential(
+            deps, uow, user, credential=credential, new_hash=new_hash, session=session, now=now
         )
-        revoked = uow.sessions.revoke_all(user.id)
-        superseded = uow.link_tokens.supersede_all(user.id, TokenPurpose.PASSWORD_RESET)
-        renewed = new_session(user_id=user.id, now=now, rules=settings.sign_in)
-        # The session continues: it keeps its start, so the absolute lifetime
-        # (LK-7) is not extended by a change of password.
-        uow.sessions.add(attrs.evolve(renewed.record, created_at=session.created_at))
-        self._audit(
-            uow,
-            "password.changed",
-            at=now,
-            actor=user,
-            subject=user,
-            sessions_revoked=str(revoked),
-            reset_links_voided=str(superseded),
+    _notify(
+        deps,
+        user,
+        user.email,
+        "Your password was changed",
+        f"The password of your {deps.portal_name} account was changed. If you did not "
+        "change it, reset your password now and contact support.",
+        notice="password_changed",
+    )
+    return ChangePasswordResult(report=report, session_token=renewed)
+
+
+def _replace_credential(
+    deps: Dependencies,
+    uow: UnitOfWork,
+    user: User,
+    *,
+    credential: Credential,
+    new_hash: str,
+    session: Session,
+    now: datetime,
+) -> Secret[str]:
+    """Store the new hash, end every session, and continue the current one under a new token."""
+    settings = deps.settings
+    kept = max(settings.password.history - 1, 0)
+    uow.credentials.save(
+        revised(
+            credential,
+            password_hash=new_hash,
+            set_at=now,
+            history=(credential.password_hash, *credential.history)[:kept],
+        ),
+        expected_version=credential.version,
+    )
+    revoked = end_sessions(uow, user.id)
+    superseded = supersede_links(uow, user.id, TokenPurpose.PASSWORD_RESET)
+    renewed = new_session(user_id=user.id, now=now, rules=settings.sign_in)
+    # The session continues: it keeps its start, so the absolute lifetime
+    # (LK-7) is not extended by a change of password.
+    uow.sessions.add(attrs.evolve(renewed.record, created_at=session.created_at))
+    audit(
+        uow,
+        "password.changed",
+        at=now,
+        actor=user,
+        subject=user,
+        sessions_revoked=str(revoked),
+        reset_links_voided=str(superseded),
+    )
+    return renewed.token
+
+
+# Profile fields (PF-1).
+
+
+def update_profile(
+    service: Service,
+    token: str | Secret[str],
+    *,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    time_zone: str | None = None,
+    ada_number: str | None = None,
+    specialties: tuple[str, ...] | None = None,
+) -> User:
+    """Change the fields given (None leaves a field as it is) and return the user (PF-1).
+
+    Names are trimmed, in NFC form, at most `MAX_NAME_LENGTH` characters,
+    without control characters; the first name may not be empty. The
+    time zone is an IANA name ``zoneinfo`` knows; an empty string clears
+    it, and clears the ADA number. Specialties are a tuple (or list) of at
+    most `MAX_SPECIALTIES` short texts, duplicates dropped. A bad value
+    raises `InvalidInput` naming its field, and nothing changes.
+    """
+    changes: dict[str, Any] = {}
+    if first_name is not None:
+        changes["first_name"] = _text(
+            first_name, "first_name", max_length=MAX_NAME_LENGTH, required=True
         )
-        return renewed.token
+    if last_name is not None:
+        changes["last_name"] = _text(
+            last_name, "last_name", max_length=MAX_NAME_LENGTH, required=False
+        )
+    if time_zone is not None:
+        changes["time_zone"] = _time_zone(time_zone)
+    if ada_number is not None:
+        changes["ada_number"] = _ada_number(ada_number)
+    if specialties is not None:
+        changes["specialties"] = _specialties(specialties)
+    return _change_own(service.deps, token, changes, "profile.changed")
 
-    # Profile fields (PF-1).
 
-    def update_profile(
-        self,
-        token: str | Secret[str],
-        *,
-        first_name: str | None = None,
-        last_name: str | None = None,
-        time_zone: str | None = None,
-        ada_number: str | None = None,
-        specialties: tuple[str, ...] | None = None,
-    ) -> User:
-        """Change the fields given (None leaves a field as it is) and return the user (PF-1).
+def set_two_step(service: Service, token: str | Secret[str], *, enabled: bool) -> User:
+    """Turn the user's own two-step verification on or off (PF-3, VF-9).
 
-        Names are trimmed, in NFC form, at most `MAX_NAME_LENGTH` characters,
-        without control characters; the first name may not be empty. The
-        time zone is an IANA name ``zoneinfo`` knows; an empty string clears
-        it, and clears the ADA number. Specialties are a tuple (or list) of at
-        most `MAX_SPECIALTIES` short texts, duplicates dropped. A bad value
-        raises `InvalidInput` naming its field, and nothing changes.
-        """
-        changes: dict[str, Any] = {}
-        if first_name is not None:
-            changes["first_name"] = _text(
-                first_name, "first_name", max_length=MAX_NAME_LENGTH, required=True
+    The flag is the user's and stays as set through changes and resets of
+    the password.
+    """
+    if not isinstance(enabled, bool):
+        raise InvalidInput(
+            f"enabled must be True or False, not {type(enabled).__name__}",
+            field="enabled",
+            code="profile.not_bool",
+        )
+    return _change_own(
+        service.deps,
+        token,
+        {"two_step_enabled": enabled},
+        "two_step.toggled",
+        enabled="on" if enabled else "off",
+    )
+
+
+def _change_own(
+    deps: Dependencies,
+    token: str | Secret[str],
+    changes: dict[str, Any],
+    action: str,
+    **detail: str,
+) -> User:
+    """Apply ``changes`` to the session's user; audit ``action`` naming the fields changed.
+
+    Values equal to the stored ones are no change: when nothing changes,
+    nothing is written or audited.
+    """
+    now = deps.now()
+    with deps.unit() as uow:
+        _session, user = signed_in(deps, uow, token, now)
+        changed = {name: value for name, value in changes.items() if getattr(user, name) != value}
+        if changed:
+            before = user
+            user = revised(before, **changed)
+            uow.users.save(user, expected_version=before.version)
+            audit(
+                uow,
+                action,
+                at=now,
+                actor=user,
+                subject=user,
+                fields=",".join(sorted(changed)),
+                **detail,
             )
-        if last_name is not None:
-            changes["last_name"] = _text(
-                last_name, "last_name", max_length=MAX_NAME_LENGTH, required=False
+    return user
+
+
+# Email address (PF-4).
+
+
+def change_email(
+    service: Service, token: str | Secret[str], *, current_password: str, new_email: str
+) -> User:
+    """Change the user's email address (their username) after checking the password (PF-4).
+
+    The address is normalised (ID-1) and must not be another user's
+    (`AlreadyExists`, ``user.email_taken``); outstanding reset links,
+    which went to the old address, stop working. Both the old and the
+    new address are told. A wrong password raises `InvalidInput`
+    (``password.current_wrong``) and counts toward lockout.
+    """
+    normalize_password(current_password, field="current_password")
+    email = normalize_email(new_email)
+    deps = service.deps
+    now = deps.now()
+    recheck = _recheck(deps, token, current_password, now, purpose="change_email")
+    _require_match(recheck)
+    taken = False
+    with deps.unit() as uow:
+        _session, user, _credential = _proven(deps, uow, token, now, recheck)
+        old_email = user.email
+        other = uow.users.get_by_email(email)
+        if other is not None and other.id != user.id:
+            taken = True
+            audit(uow, "email.change_refused", "email_taken", at=now, actor=user, subject=user)
+        elif email != old_email:
+            before = user
+            user = revised(before, email=email)
+            uow.users.save(user, expected_version=before.version)
+            supersede_links(uow, user.id, TokenPurpose.PASSWORD_RESET)
+            audit(uow, "email.changed", at=now, actor=user, subject=user)
+    if taken:
+        raise AlreadyExists(
+            "This email address belongs to another account.", code="user.email_taken"
+        )
+    if email != old_email:
+        portal = deps.portal_name
+        for address in (old_email, email):
+            _notify(
+                deps,
+                user,
+                address,
+                "Your email address was changed",
+                f"The email address of your {portal} account was changed, and this is "
+                "the address you now sign in with. If you did not change it, contact "
+                "support."
+                if address == email
+                else f"The email address of your {portal} account was changed to another "
+                "address. If you did not change it, contact support.",
+                notice="email_changed",
             )
-        if time_zone is not None:
-            changes["time_zone"] = _time_zone(time_zone)
-        if ada_number is not None:
-            changes["ada_number"] = _ada_number(ada_number)
-        if specialties is not None:
-            changes["specialties"] = _specialties(specialties)
-        return self._change_own(token, changes, "profile.changed")
+    return user
 
-    def set_two_step(self, token: str | Secret[str], *, enabled: bool) -> User:
-        """Turn the user's own two-step verification on or off (PF-3, VF-9).
 
-        The flag is the user's and stays as set through changes and resets of
-        the password.
-        """
-        if not isinstance(enabled, bool):
+# Phone numbers (PF-4, VF-5, VF-7, VF-10).
+
+
+def start_phone_change(
+    service: Service,
+    token: str | Secret[str],
+    *,
+    current_password: str,
+    kind: PhoneKind,
+    number: str,
+    option_method: DeliveryMethod,
+) -> None:
+    """Start replacing the user's ``kind`` number: send a code to the new number (PF-4).
+
+    The new number is used for nothing until `verify_phone_code` accepts
+    the code sent to it; until then the user's numbers are unchanged.
+    ``option_method`` must be one the new number allows (VF-2). An
+    earlier unfinished change is cancelled. The send limit applies
+    (VF-8). When delivery fails the code is void and `DeliveryFailed`
+    reaches the caller (VF-10); `resend_phone_code` may then try again.
+    """
+    normalize_password(current_password, field="current_password")
+    if not isinstance(kind, PhoneKind):
+        raise InvalidInput(
+            "kind must be PhoneKind.PHONE or PhoneKind.CELL", field="kind", code="phone.kind"
+        )
+    if not isinstance(option_method, DeliveryMethod):
+        raise InvalidInput(
+            "option_method must be DeliveryMethod.SMS or DeliveryMethod.VOICE",
+            field="method",
+            code="verification.option_not_offered",
+        )
+    deps = service.deps
+    rules = deps.settings.verification
+    phone = parse_phone(number, kind=kind, region=rules.default_region)
+    offered = delivery_options([phone])
+    option = DeliveryOption(method=option_method, destination=phone.number, kind=kind)
+    if option not in offered:
+        raise InvalidInput(
+            "this number cannot receive a code that way: choose a voice call"
+            if option_method is DeliveryMethod.SMS
+            else "this number cannot receive a code that way",
+            field="method",
+            code="verification.option_not_offered",
+        )
+
+    def require_new(user: User) -> None:
+        if phone in user.phones:
             raise InvalidInput(
-                f"enabled must be True or False, not {type(enabled).__name__}",
-                field="enabled",
-                code="profile.not_bool",
-            )
-        return self._change_own(
-            token,
-            {"two_step_enabled": enabled},
-            "two_step.toggled",
-            enabled="on" if enabled else "off",
-        )
-
-    def _change_own(
-        self, token: str | Secret[str], changes: dict[str, Any], action: str, **detail: str
-    ) -> User:
-        """Apply ``changes`` to the session's user; audit ``action`` naming the fields changed.
-
-        Values equal to the stored ones are no change: when nothing changes,
-        nothing is written or audited.
-        """
-        now = self._now()
-        with self._unit() as uow:
-            _session, user = self._signed_in(uow, token, now)
-            changed = {
-                name: value for name, value in changes.items() if getattr(user, name) != value
-            }
-            if changed:
-                user = attrs.evolve(user, **changed)
-                uow.users.update(user)
-                self._audit(
-                    uow,
-                    action,
-                    at=now,
-                    actor=user,
-                    subject=user,
-                    fields=",".join(sorted(changed)),
-                    **detail,
-                )
-        return user
-
-    # Email address (PF-4).
-
-    def change_email(
-        self, token: str | Secret[str], *, current_password: str, new_email: str
-    ) -> User:
-        """Change the user's email address (their username) after checking the password (PF-4).
-
-        The address is normalised (ID-1) and must not be another user's
-        (`AlreadyExists`, ``user.email_taken``); outstanding reset links,
-        which went to the old address, stop working. Both the old and the
-        new address are told. A wrong password raises `InvalidInput`
-        (``password.current_wrong``) and counts toward lockout.
-        """
-        normalize_password(current_password, field="current_password")
-        email = normalize_email(new_email)
-        now = self._now()
-        recheck = self._recheck(token, current_password, now, purpose="change_email")
-        self._require_match(recheck)
-        taken = False
-        with self._unit() as uow:
-            _session, user = self._proven(uow, token, now, recheck)
-            old_email = user.email
-            other = uow.users.get_by_email(email)
-            if other is not None and other.id != user.id:
-                taken = True
-                self._audit(
-                    uow, "email.change_refused", "email_taken", at=now, actor=user, subject=user
-                )
-            elif email != old_email:
-                user = attrs.evolve(user, email=email)
-                uow.users.update(user)
-                uow.link_tokens.supersede_all(user.id, TokenPurpose.PASSWORD_RESET)
-                self._audit(uow, "email.changed", at=now, actor=user, subject=user)
-        if taken:
-            raise AlreadyExists(
-                "This email address belongs to another account.", code="user.email_taken"
-            )
-        if email != old_email:
-            portal = self._context.portal_name
-            for address in (old_email, email):
-                self._notify(
-                    user,
-                    address,
-                    "Your email address was changed",
-                    f"The email address of your {portal} account was changed, and this is "
-                    "the address you now sign in with. If you did not change it, contact "
-                    "support."
-                    if address == email
-                    else f"The email address of your {portal} account was changed to another "
-                    "address. If you did not change it, contact support.",
-                    notice="email_changed",
-                )
-        return user
-
-    # Phone numbers (PF-4, VF-5, VF-7, VF-10).
-
-    def start_phone_change(
-        self,
-        token: str | Secret[str],
-        *,
-        current_password: str,
-        kind: PhoneKind,
-        number: str,
-        option_method: DeliveryMethod,
-    ) -> None:
-        """Start replacing the user's ``kind`` number: send a code to the new number (PF-4).
-
-        The new number is used for nothing until `verify_phone_code` accepts
-        the code sent to it; until then the user's numbers are unchanged.
-        ``option_method`` must be one the new number allows (VF-2). An
-        earlier unfinished change is cancelled. The send limit applies
-        (VF-8). When delivery fails the code is void and `DeliveryFailed`
-        reaches the caller (VF-10); `resend_phone_code` may then try again.
-        """
-        normalize_password(current_password, field="current_password")
-        if not isinstance(kind, PhoneKind):
-            raise InvalidInput(
-                "kind must be PhoneKind.PHONE or PhoneKind.CELL", field="kind", code="phone.kind"
-            )
-        if not isinstance(option_method, DeliveryMethod):
-            raise InvalidInput(
-                "option_method must be DeliveryMethod.SMS or DeliveryMethod.VOICE",
-                field="method",
-                code="verification.option_not_offered",
-            )
-        rules = self._context.settings.verification
-        phone = parse_phone(number, kind=kind, region=rules.default_region)
-        offered = delivery_options([phone])
-        option = DeliveryOption(method=option_method, destination=phone.number, kind=kind)
-        if option not in offered:
-            raise InvalidInput(
-                "this number cannot receive a code that way: choose a voice call"
-                if option_method is DeliveryMethod.SMS
-                else "this number cannot receive a code that way",
-                field="method",
-                code="verification.option_not_offered",
+                "this is already your number", field=kind.value, code="phone.unchanged"
             )
 
-        def require_new(user: User) -> None:
-            if phone in user.phones:
-                raise InvalidInput(
-                    "this is already your number", field=kind.value, code="phone.unchanged"
-                )
+    now = deps.now()
+    recheck = _recheck(
+        deps, token, current_password, now, purpose="change_phone", precheck=require_new
+    )
+    _require_match(recheck)
 
-        now = self._now()
-        recheck = self._recheck(
-            token, current_password, now, purpose="change_phone", precheck=require_new
-        )
-        self._require_match(recheck)
-        with self._unit() as uow:
-            _session, user = self._proven(uow, token, now, recheck)
+    def issue() -> tuple[User, codes.CodeIssued]:
+        with deps.unit() as uow:
+            _session, user, _credential = _proven(deps, uow, token, now, recheck)
             cancel_open_verification(uow, user.id, Purpose.NEW_PHONE)
-            since = codes.send_window_start(now=now, rules=rules)
             issued = codes.issue(
                 user_id=user.id,
                 purpose=Purpose.NEW_PHONE,
                 option=option,
                 offered=offered,
-                recent_sends=uow.code_sends.sends_since(user.id, since),
+                ledger=uow.code_sends.get(user.id),
                 now=now,
                 rules=rules,
+                phone_kind=kind,
             )
-            issued = attrs.evolve(issued, challenge=attrs.evolve(issued.challenge, phone_kind=kind))
-            uow.challenges.add(issued.challenge)
-            self._count_send(uow, user, issued.challenge, now)
-        self._send_code(user, issued)
+            save_issued(uow, issued, previous=None)
+            _audit_send(uow, user, issued.challenge, now)
+        return user, issued
 
-    def resend_phone_code(self, token: str | Secret[str]) -> None:
-        """Send a new code for the phone change under way; the previous one dies at once (VF-5).
+    user, issued = retry_on_conflict(issue)
+    _send_code(deps, user, issued)
 
-        Raises `InvalidState` when no change is under way
-        (``verification.not_started``) or it is finished or void
-        (``verification.not_active``).
-        """
-        now = self._now()
-        rules = self._context.settings.verification
-        with self._unit() as uow:
-            _session, user = self._signed_in(uow, token, now)
-            challenge = self._phone_challenge(uow, user)
-            since = codes.send_window_start(now=now, rules=rules)
+
+def resend_phone_code(service: Service, token: str | Secret[str]) -> None:
+    """Send a new code for the phone change under way; the previous one dies at once (VF-5).
+
+    Raises `InvalidState` when no change is under way
+    (``verification.not_started``) or it is finished or void
+    (``verification.not_active``).
+    """
+    deps = service.deps
+
+    def issue() -> tuple[User, codes.CodeIssued]:
+        now = deps.now()
+        with deps.unit() as uow:
+            _session, user = signed_in(deps, uow, token, now)
+            challenge = _phone_challenge(uow, user)
             issued = codes.resend(
                 challenge,
-                recent_sends=uow.code_sends.sends_since(user.id, since),
+                ledger=uow.code_sends.get(user.id),
                 now=now,
-                rules=rules,
+                rules=deps.settings.verification,
             )
-            uow.challenges.update(issued.challenge)
-            self._count_send(uow, user, issued.challenge, now)
-        self._send_code(user, issued)
+            save_issued(uow, issued, previous=challenge)
+            _audit_send(uow, user, issued.challenge, now)
+        return user, issued
 
-    def verify_phone_code(
-        self, token: str | Secret[str], *, code: str | Secret[str]
-    ) -> VerifyResult:
-        """Check the code sent to the new number; when right, the number replaces the old one.
+    user, issued = retry_on_conflict(issue)
+    _send_code(deps, user, issued)
 
-        A code works once, for this user's phone change only; wrong entries
-        count, and at the limit the change is void (VF-7). The outcome is a
-        value (`VerifyOutcome`); on success the user is emailed a notice.
-        """
-        now = self._now()
-        rules = self._context.settings.verification
-        with self._unit() as uow:
-            _session, user = self._signed_in(uow, token, now)
-            challenge = self._phone_challenge(uow, user)
-            result = codes.verify(
-                challenge, code, user_id=user.id, purpose=Purpose.NEW_PHONE, now=now, rules=rules
+
+def verify_phone_code(
+    service: Service, token: str | Secret[str], *, code: str | Secret[str]
+) -> VerifyResult:
+    """Check the code sent to the new number; when right, the number replaces the old one.
+
+    A code works once, for this user's phone change only; wrong entries
+    count, and at the limit the change is void (VF-7). The outcome is a
+    value (`~securepractice.verification.codes.VerifyOutcome`); on success
+    the user is emailed a notice.
+    """
+    deps = service.deps
+
+    def entry() -> tuple[VerifyResult, User]:
+        now = deps.now()
+        with deps.unit() as uow:
+            _session, user = signed_in(deps, uow, token, now)
+            result = enter_code(
+                uow,
+                _phone_challenge(uow, user),
+                code,
+                user=user,
+                purpose=Purpose.NEW_PHONE,
+                now=now,
+                rules=deps.settings.verification,
             )
-            detail = {"purpose": Purpose.NEW_PHONE.value, "method": challenge.method.value}
-            outcome = result.outcome
-            # Of two simultaneous right entries, only the one that consumes the code wins.
-            if outcome is VerifyOutcome.VERIFIED and not uow.challenges.consume(
-                challenge.id, code_hash=challenge.code_hash or b"", now=now
-            ):
-                outcome = VerifyOutcome.ALREADY_VERIFIED
-            if outcome is VerifyOutcome.VERIFIED:
-                self._audit(uow, "code.verified", at=now, actor=user, subject=user, **detail)
-                user = self._install_phone(uow, user, challenge, now)
-            else:
-                if outcome in {VerifyOutcome.WRONG_CODE, VerifyOutcome.TOO_MANY_WRONG}:
-                    uow.challenges.record_wrong_attempt(challenge.id, limit=rules.max_wrong_codes)
-                self._audit(
-                    uow, "code.failed", outcome.value, at=now, actor=user, subject=user, **detail
-                )
-            stored = uow.challenges.get(challenge.id)
-        if outcome is VerifyOutcome.VERIFIED:
-            self._notify(
-                user,
-                user.email,
-                "Your phone number was changed",
-                f"A phone number of your {self._context.portal_name} account was changed and "
-                "verified. If you did not change it, contact support.",
-                notice="phone_changed",
-            )
-        return attrs.evolve(result, outcome=outcome, challenge=stored or result.challenge)
+            if result.verified:
+                user = _install_phone(uow, user, result.challenge, now)
+        return result, user
 
-    def _phone_challenge(self, uow: UnitOfWork, user: User) -> Challenge:
-        challenge = uow.challenges.latest(user.id, Purpose.NEW_PHONE)
-        if challenge is None:
-            raise InvalidState(
-                "no change of phone number is under way: start one first",
-                code="verification.not_started",
-            )
-        return challenge
-
-    def _install_phone(
-        self, uow: UnitOfWork, user: User, challenge: Challenge, now: datetime
-    ) -> User:
-        if challenge.phone_kind is None:
-            raise InvalidState(
-                "this verification does not say which number it is for",
-                code="verification.no_phone_kind",
-            )
-        new = Phone(number=challenge.destination, kind=challenge.phone_kind)
-        user = attrs.evolve(user, phones=_with_phone(user.phones, new))
-        uow.users.update(user)
-        self._audit(uow, "phone.changed", at=now, actor=user, subject=user, kind=new.kind.value)
-        return user
-
-    def _count_send(self, uow: UnitOfWork, user: User, challenge: Challenge, now: datetime) -> None:
-        """Record the send toward the limit (VF-8) and audit it.
-
-        The limit was checked by `codes.issue` or `codes.resend` in this same
-        unit of work, which the stores serialise, so the check and the record
-        cannot be split by another send.
-        """
-        uow.code_sends.record(user.id, now)
-        self._audit(
-            uow,
-            "code.sent",
-            at=now,
-            actor=user,
-            subject=user,
-            purpose=challenge.purpose.value,
-            method=challenge.method.value,
-        )
-
-    def _send_code(self, user: User, issued: CodeIssued) -> None:
-        """Send the code by SMS or voice after commit; a failed delivery voids it (VF-10)."""
-        code = issued.code.reveal()
-        lifetime = duration_words(self._context.settings.verification.code_lifetime)
-        portal = self._context.portal_name
-        spoken = ", ".join(code)
-        self._deliver_code(
+    result, user = retry_on_conflict(entry)
+    if result.verified:
+        _notify(
+            deps,
             user,
-            issued,
-            sms=f"{code} is your code to confirm this phone number for {portal}. "
-            f"It expires in {lifetime}.",
-            voice=f"Your code to confirm this phone number for {portal} is "
-            f"{spoken}. Again: {spoken}.",
+            user.email,
+            "Your phone number was changed",
+            f"A phone number of your {deps.portal_name} account was changed and "
+            "verified. If you did not change it, contact support.",
+            notice="phone_changed",
         )
+    return result
 
-    # The current password, checked as a sign-in attempt (PW-6, PF-4, LK-1, LK-4).
 
-    def _recheck(
-        self,
-        token: str | Secret[str],
-        password: str,
-        now: datetime,
-        *,
-        purpose: str,
-        precheck: Callable[[User], None] | None = None,
-    ) -> _Recheck:
-        """Count an attempt, then verify ``password`` with no unit of work open.
-
-        A wrong password is recorded (and locks at the threshold) in a unit
-        of its own. ``precheck`` refuses the action before anything is
-        counted.
-        """
-        allow_expired = purpose == "change_password"
-        with self._unit() as uow:
-            _session, user = self._signed_in(uow, token, now, allow_expired_password=allow_expired)
-            credential = uow.credentials.get(user.id)
-            if credential is None:
-                raise InvalidState("this account has no password yet", code="password.not_set")
-            if precheck is not None:
-                precheck(user)
-            failures = uow.sign_in_failures.increment(user.id)
-        hasher = self._context.hasher
-        decision = decide_attempt(
-            locked=user.locked, failures=failures, rules=self._context.settings.sign_in
+def _phone_challenge(uow: UnitOfWork, user: User) -> Challenge:
+    """Return the user's phone change: their latest new-phone verification."""
+    challenge = uow.challenges.latest(user.id, Purpose.NEW_PHONE)
+    if challenge is None:
+        raise InvalidState(
+            "no change of phone number is under way: start one first",
+            code="verification.not_started",
         )
-        if decision is AttemptDecision.REFUSE_LOCKED:
-            hasher.dummy_verify(password)
-            matched = False
-        else:
-            try:
-                matched = hasher.verify(credential.password_hash, password)
-            except CorruptHash:
-                with self._unit() as uow:
-                    uow.sign_in_failures.forgive(user.id)
-                    self._audit(
-                        uow,
-                        "password.recheck",
-                        "corrupt_hash",
-                        at=now,
-                        subject=user,
-                        purpose=purpose,
-                    )
-                raise
-        if not matched:
-            with self._unit() as uow:
-                current = uow.users.get(user.id)
-                if current is not None:
-                    self._lock_if_due(uow, current, failures, now)
-                self._audit(
-                    uow,
-                    "password.recheck",
-                    "wrong_password",
-                    at=now,
-                    actor=user,
-                    subject=user,
-                    purpose=purpose,
-                )
-        return _Recheck(user, credential, matched)
+    return challenge
 
-    @staticmethod
-    def _require_match(recheck: _Recheck) -> None:
-        if not recheck.matched:
-            raise InvalidInput(
-                CURRENT_PASSWORD_WRONG.message,
-                field="current_password",
-                code=CURRENT_PASSWORD_WRONG.code,
-            )
 
-    def _proven(
-        self,
-        uow: UnitOfWork,
-        token: str | Secret[str],
-        now: datetime,
-        recheck: _Recheck,
-        *,
-        allow_expired_password: bool = False,
-    ) -> tuple[Session, User]:
-        """Return the session and user again, now that the password was right; clear the count.
-
-        Refuses (``password.changed_meanwhile``) when the password checked is
-        no longer the current one.
-        """
-        session, user = self._signed_in(
-            uow, token, now, allow_expired_password=allow_expired_password
+def _install_phone(uow: UnitOfWork, user: User, challenge: Challenge, now: datetime) -> User:
+    """Put the verified number in its field, in place of the user's number of that kind."""
+    if challenge.phone_kind is None:
+        raise InvalidState(
+            "this verification does not say which number it is for",
+            code="verification.no_phone_kind",
         )
-        stored = uow.credentials.get(user.id)
-        if stored is None or not hmac.compare_digest(
-            stored.password_hash.encode(), recheck.credential.password_hash.encode()
-        ):
-            raise InvalidState(
-                "the password was changed meanwhile: sign in again",
-                code="password.changed_meanwhile",
-            )
-        uow.sign_in_failures.reset(user.id)
-        return session, user
+    new = Phone(number=challenge.destination, kind=challenge.phone_kind)
+    changed = revised(user, phones=_with_phone(user.phones, new))
+    uow.users.save(changed, expected_version=user.version)
+    audit(uow, "phone.changed", at=now, actor=changed, subject=changed, kind=new.kind.value)
+    return changed
 
-    def _notify(self, user: User, to: str, subject: str, body: str, *, notice: str) -> None:
-        """Email a notice of a change already made; a failed delivery is audited, not raised.
 
-        The change is committed by then, so an error would tell the caller it
-        failed when it did not (and, for a change of password, lose the new
-        session token).
-        """
+def _audit_send(uow: UnitOfWork, user: User, challenge: Challenge, now: datetime) -> None:
+    """Audit a code sent; `save_issued` counted it toward the send limit (VF-8)."""
+    audit(
+        uow,
+        "code.sent",
+        at=now,
+        actor=user,
+        subject=user,
+        purpose=challenge.purpose.value,
+        method=challenge.method.value,
+    )
+
+
+def _send_code(deps: Dependencies, user: User, issued: CodeIssued) -> None:
+    """Send the code by SMS or voice after commit; a failed delivery voids it (VF-10)."""
+    code = issued.code.reveal()
+    lifetime = duration_words(deps.settings.verification.code_lifetime)
+    portal = deps.portal_name
+    spoken = ", ".join(code)
+    deliver_code(
+        deps,
+        user,
+        issued,
+        sms=f"{code} is your code to confirm this phone number for {portal}. "
+        f"It expires in {lifetime}.",
+        voice=f"Your code to confirm this phone number for {portal} is {spoken}. Again: {spoken}.",
+    )
+
+
+# The current password, checked as a sign-in attempt (PW-6, PF-4, LK-1, LK-4).
+
+
+def _recheck(
+    deps: Dependencies,
+    token: str | Secret[str],
+    password: str,
+    now: datetime,
+    *,
+    purpose: str,
+    precheck: Callable[[User], None] | None = None,
+) -> _Recheck:
+    """Count an attempt, then verify ``password`` with no unit of work open.
+
+    A wrong password is recorded (and locks at the threshold) in a unit
+    of its own. ``precheck`` refuses the action before anything is
+    counted.
+    """
+    allow_expired = purpose == "change_password"
+    with deps.unit() as uow:
+        _session, user = signed_in(deps, uow, token, now, allow_expired_password=allow_expired)
+        credential = uow.credentials.get(user.id)
+        if credential is None:
+            raise InvalidState("this account has no password yet", code="password.not_set")
+        if precheck is not None:
+            precheck(user)
+        failures = uow.sign_in_failures.increment(user.id)
+    hasher = deps.hasher
+    decision = decide_attempt(locked=user.locked, failures=failures, rules=deps.settings.sign_in)
+    if decision is AttemptDecision.REFUSE_LOCKED:
+        hasher.dummy_verify(password)
+        matched = False
+    else:
         try:
-            self._email(to, subject, body)
-        except DeliveryFailed as failure:
-            with self._unit() as uow:
-                self._audit(
-                    uow,
-                    "notice.failed",
-                    failure.code,
-                    at=self._now(),
-                    subject=user,
-                    notice=notice,
+            matched = hasher.verify(credential.password_hash, password)
+        except CorruptHash:
+            with deps.unit() as uow:
+                uow.sign_in_failures.forgive(user.id)
+                audit(
+                    uow, "password.recheck", "corrupt_hash", at=now, subject=user, purpose=purpose
                 )
+            raise
+    if not matched:
+        with deps.unit() as uow:
+            current = uow.users.get(user.id)
+            if current is not None:
+                lock_if_due(deps, uow, current, failures, now)
+            audit(
+                uow,
+                "password.recheck",
+                "wrong_password",
+                at=now,
+                actor=user,
+                subject=user,
+                purpose=purpose,
+            )
+    return _Recheck(user, credential, matched)
+
+
+def _require_match(recheck: _Recheck) -> None:
+    """Refuse the action when the current password given was wrong (PW-6)."""
+    if not recheck.matched:
+        raise InvalidInput(
+            CURRENT_PASSWORD_WRONG.message,
+            field="current_password",
+            code=CURRENT_PASSWORD_WRONG.code,
+        )
+
+
+def _proven(
+    deps: Dependencies,
+    uow: UnitOfWork,
+    token: str | Secret[str],
+    now: datetime,
+    recheck: _Recheck,
+    *,
+    allow_expired_password: bool = False,
+) -> tuple[Session, User, Credential]:
+    """Return the session, user and credential again, now that the password was right.
+
+    Clears the count of failed attempts. Refuses
+    (``password.changed_meanwhile``) when the password checked is no longer
+    the current one.
+    """
+    session, user = signed_in(deps, uow, token, now, allow_expired_password=allow_expired_password)
+    stored = uow.credentials.get(user.id)
+    if stored is None or not hmac.compare_digest(
+        stored.password_hash.encode(), recheck.credential.password_hash.encode()
+    ):
+        raise InvalidState(
+            "the password was changed meanwhile: sign in again",
+            code="password.changed_meanwhile",
+        )
+    uow.sign_in_failures.reset(user.id)
+    return session, user, stored
+
+
+def _notify(
+    deps: Dependencies, user: User, to: str, subject: str, body: str, *, notice: str
+) -> None:
+    """Email a notice of a change already made; a failed delivery is audited, not raised.
+
+    The change is committed by then, so an error would tell the caller it
+    failed when it did not (and, for a change of password, lose the new
+    session token).
+    """
+    try:
+        send_email(deps, to, subject, body)
+    except DeliveryFailed as failure:
+        with deps.unit() as uow:
+            audit(
+                uow,
+                "notice.failed",
+                failure.code,
+                at=deps.now(),
+                subject=user,
+                notice=notice,
+            )

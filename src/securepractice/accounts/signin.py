@@ -20,8 +20,9 @@ from datetime import datetime
 
 import attrs
 
-from securepractice.accounts._service import ServiceBase
-from securepractice.errors import CorruptHash, InvalidInput, InvalidState, InvalidToken
+from securepractice.accounts._shared import audit, end_sessions
+from securepractice.dependencies import Dependencies, Service
+from securepractice.errors import Conflict, CorruptHash, InvalidInput, InvalidState, InvalidToken
 from securepractice.policy.identity import normalize_email
 from securepractice.policy.lockout import AttemptDecision, decide_attempt, locks_now
 from securepractice.policy.password import password_expired
@@ -29,21 +30,27 @@ from securepractice.policy.sessions import (
     SESSION_ENDED_MESSAGE,
     SessionState,
     new_session,
+    revoke,
     session_state,
     session_token_hash,
     touched,
 )
-from securepractice.records import Credential, Session, User
+from securepractice.records import Credential, Session, User, revised
 from securepractice.secret import Secret
 from securepractice.storage.ports import UnitOfWork
 
 __all__ = [
     "INVALID_CREDENTIALS_MESSAGE",
     "SessionStatus",
-    "SignInActions",
     "SignInOutcome",
     "SignInReason",
     "SignInResult",
+    "lock_if_due",
+    "session_status",
+    "sign_in",
+    "sign_out",
+    "signed_in",
+    "touch_session",
 ]
 
 #: The one public message of a refused sign-in: it names all three causes (LK-5).
@@ -118,201 +125,240 @@ def _email_key(email: object) -> str | None:
         return None
 
 
-class SignInActions(ServiceBase):
-    """Sign in, keep a session alive, sign out."""
+def sign_in(service: Service, *, email: str, password: str) -> SignInResult:
+    """Sign in with an email and a password (LK-1..LK-5, LK-8, PW-5, PW-7).
 
-    def sign_in(self, *, email: str, password: str) -> SignInResult:
-        """Sign in with an email and a password (LK-1..LK-5, LK-8, PW-5, PW-7).
+    Raises `~securepractice.errors.StorageError` when storage cannot be
+    reached (nobody gets in, LK-8) and `~securepractice.errors.CorruptHash`
+    when the stored hash is unreadable; neither counts as a failure.
+    """
+    deps = service.deps
+    now = deps.now()
+    attempt = _count_attempt(deps, _email_key(email))
+    reason, matched = _check(deps, attempt, password)
+    new_hash = (
+        _upgraded_hash(deps, attempt.credential, password)
+        if matched and attempt.credential is not None
+        else None
+    )
+    with deps.unit() as uow:
+        return _record(deps, uow, attempt, reason=reason, new_hash=new_hash, now=now)
 
-        Raises `~securepractice.errors.StorageError` when storage cannot be
-        reached (nobody gets in, LK-8) and `~securepractice.errors.CorruptHash`
-        when the stored hash is unreadable; neither counts as a failure.
-        """
-        now = self._now()
-        attempt = self._count_attempt(_email_key(email))
-        reason, matched = self._check(attempt, password)
-        new_hash = (
-            self._upgraded_hash(attempt.credential, password)
-            if matched and attempt.credential is not None
-            else None
-        )
-        with self._unit() as uow:
-            return self._record(uow, attempt, reason, new_hash, now)
 
-    def _count_attempt(self, email: str | None) -> _Attempt:
-        with self._unit() as uow:
-            user = uow.users.get_by_email(email) if email is not None else None
-            if user is None:
-                return _Attempt(None, None, 0)
-            credential = uow.credentials.get(user.id)
-            failures = uow.sign_in_failures.increment(user.id) if credential is not None else 0
-        return _Attempt(user, credential, failures)
-
-    def _check(self, attempt: _Attempt, password: str) -> tuple[SignInReason, bool]:
-        hasher = self._context.hasher
-        user, credential = attempt.user, attempt.credential
-        if user is None or credential is None:
-            hasher.dummy_verify(password)
-            return (
-                SignInReason.UNKNOWN_USER if user is None else SignInReason.NOT_REGISTERED
-            ), False
-        decision = decide_attempt(
-            locked=user.locked, failures=attempt.failures, rules=self._context.settings.sign_in
-        )
-        if user.deactivated or decision is AttemptDecision.REFUSE_LOCKED:
-            hasher.dummy_verify(password)
-            return (SignInReason.DEACTIVATED if user.deactivated else SignInReason.LOCKED), False
-        try:
-            matched = hasher.verify(credential.password_hash, password)
-        except CorruptHash:
-            with self._unit() as uow:
-                uow.sign_in_failures.forgive(user.id)
-                self._audit(uow, "sign_in", "corrupt_hash", at=self._now(), subject=user)
-            raise
-        return (SignInReason.OK if matched else SignInReason.WRONG_PASSWORD), matched
-
-    def _upgraded_hash(self, credential: Credential, password: str) -> str | None:
-        """Return a new hash when the stored one was made with other parameters (PW-7)."""
-        hasher = self._context.hasher
-        return hasher.hash(password) if hasher.needs_rehash(credential.password_hash) else None
-
-    def _record(
-        self,
-        uow: UnitOfWork,
-        attempt: _Attempt,
-        reason: SignInReason,
-        new_hash: str | None,
-        now: datetime,
-    ) -> SignInResult:
-        user = uow.users.get(attempt.user.id) if attempt.user is not None else None
-        refused = SignInResult(
-            outcome=SignInOutcome.INVALID_CREDENTIALS,
-            reason=reason,
-            message=INVALID_CREDENTIALS_MESSAGE,
-            user_id=user.id if user is not None else None,
-        )
-        if user is None or reason is not SignInReason.OK:
-            if user is not None and reason is SignInReason.WRONG_PASSWORD:
-                self._lock_if_due(uow, user, attempt.failures, now)
-            self._audit(uow, "sign_in", reason.value, at=now, subject=user)
-            return refused
-        if user.locked:
-            self._audit(uow, "sign_in", SignInReason.LOCKED.value, at=now, subject=user)
-            return attrs.evolve(refused, reason=SignInReason.LOCKED)
+def _count_attempt(deps: Dependencies, email: str | None) -> _Attempt:
+    """First unit: find the user and count the attempt before any password check (LK-4)."""
+    with deps.unit() as uow:
+        user = uow.users.get_by_email(email) if email is not None else None
+        if user is None:
+            return _Attempt(None, None, 0)
         credential = uow.credentials.get(user.id)
-        if credential is None:
-            self._audit(uow, "sign_in", SignInReason.NOT_REGISTERED.value, at=now, subject=user)
-            return attrs.evolve(refused, reason=SignInReason.NOT_REGISTERED)
-        uow.sign_in_failures.reset(user.id)
-        if new_hash is not None and attempt.credential == credential:
-            uow.credentials.put(attrs.evolve(credential, password_hash=new_hash))
-            self._audit(uow, "password.rehashed", at=now, actor=user, subject=user)
-        session = new_session(user_id=user.id, now=now, rules=self._context.settings.sign_in)
-        uow.sessions.add(session.record)
-        if password_expired(credential.set_at, now, self._context.settings.password):
-            self._audit(uow, "sign_in", SignInReason.PASSWORD_EXPIRED.value, at=now, subject=user)
-            return SignInResult(
-                outcome=SignInOutcome.PASSWORD_EXPIRED,
-                reason=SignInReason.PASSWORD_EXPIRED,
-                message=_EXPIRED_MESSAGE,
-                user_id=user.id,
-                session_token=session.token,
-            )
-        self._audit(uow, "sign_in", at=now, actor=user, subject=user)
+        failures = uow.sign_in_failures.increment(user.id) if credential is not None else 0
+    return _Attempt(user, credential, failures)
+
+
+def _check(deps: Dependencies, attempt: _Attempt, password: str) -> tuple[SignInReason, bool]:
+    """Check the password with no unit open; refusals spend a dummy verification (LK-5)."""
+    hasher = deps.hasher
+    user, credential = attempt.user, attempt.credential
+    if user is None or credential is None:
+        hasher.dummy_verify(password)
+        return (SignInReason.UNKNOWN_USER if user is None else SignInReason.NOT_REGISTERED), False
+    decision = decide_attempt(
+        locked=user.locked, failures=attempt.failures, rules=deps.settings.sign_in
+    )
+    if user.deactivated or decision is AttemptDecision.REFUSE_LOCKED:
+        hasher.dummy_verify(password)
+        return (SignInReason.DEACTIVATED if user.deactivated else SignInReason.LOCKED), False
+    try:
+        matched = hasher.verify(credential.password_hash, password)
+    except CorruptHash:
+        with deps.unit() as uow:
+            uow.sign_in_failures.forgive(user.id)
+            audit(uow, "sign_in", "corrupt_hash", at=deps.now(), subject=user)
+        raise
+    return (SignInReason.OK if matched else SignInReason.WRONG_PASSWORD), matched
+
+
+def _upgraded_hash(deps: Dependencies, credential: Credential, password: str) -> str | None:
+    """Return a new hash when the stored one was made with other parameters (PW-7)."""
+    hasher = deps.hasher
+    return hasher.hash(password) if hasher.needs_rehash(credential.password_hash) else None
+
+
+def _record(
+    deps: Dependencies,
+    uow: UnitOfWork,
+    attempt: _Attempt,
+    *,
+    reason: SignInReason,
+    new_hash: str | None,
+    now: datetime,
+) -> SignInResult:
+    """Second unit: lock at the threshold or open a session, and audit the outcome."""
+    user = uow.users.get(attempt.user.id) if attempt.user is not None else None
+    refused = SignInResult(
+        outcome=SignInOutcome.INVALID_CREDENTIALS,
+        reason=reason,
+        message=INVALID_CREDENTIALS_MESSAGE,
+        user_id=user.id if user is not None else None,
+    )
+    if user is None or reason is not SignInReason.OK:
+        if user is not None and reason is SignInReason.WRONG_PASSWORD:
+            lock_if_due(deps, uow, user, attempt.failures, now)
+        audit(uow, "sign_in", reason.value, at=now, subject=user)
+        return refused
+    if user.locked:
+        audit(uow, "sign_in", SignInReason.LOCKED.value, at=now, subject=user)
+        return attrs.evolve(refused, reason=SignInReason.LOCKED)
+    credential = uow.credentials.get(user.id)
+    if credential is None:
+        audit(uow, "sign_in", SignInReason.NOT_REGISTERED.value, at=now, subject=user)
+        return attrs.evolve(refused, reason=SignInReason.NOT_REGISTERED)
+    uow.sign_in_failures.reset(user.id)
+    if new_hash is not None and attempt.credential == credential:
+        uow.credentials.save(
+            revised(credential, password_hash=new_hash), expected_version=credential.version
+        )
+        audit(uow, "password.rehashed", at=now, actor=user, subject=user)
+    session = new_session(user_id=user.id, now=now, rules=deps.settings.sign_in)
+    uow.sessions.add(session.record)
+    if password_expired(credential.set_at, now, deps.settings.password):
+        audit(uow, "sign_in", SignInReason.PASSWORD_EXPIRED.value, at=now, subject=user)
         return SignInResult(
-            outcome=SignInOutcome.OK,
-            reason=SignInReason.OK,
-            message="Signed in.",
+            outcome=SignInOutcome.PASSWORD_EXPIRED,
+            reason=SignInReason.PASSWORD_EXPIRED,
+            message=_EXPIRED_MESSAGE,
             user_id=user.id,
             session_token=session.token,
         )
+    audit(uow, "sign_in", at=now, actor=user, subject=user)
+    return SignInResult(
+        outcome=SignInOutcome.OK,
+        reason=SignInReason.OK,
+        message="Signed in.",
+        user_id=user.id,
+        session_token=session.token,
+    )
 
-    def _lock_if_due(self, uow: UnitOfWork, user: User, failures: int, now: datetime) -> None:
-        if user.locked or not locks_now(failures=failures, rules=self._context.settings.sign_in):
-            return
-        uow.users.update(attrs.evolve(user, locked=True))
-        revoked = uow.sessions.revoke_all(user.id)
-        self._audit(uow, "account.locked", at=now, subject=user, sessions_revoked=str(revoked))
 
-    def touch_session(self, token: str | Secret[str], *, background: bool = False) -> SessionStatus:
-        """Record a request on a session and return its status (LK-6, LK-7).
+def lock_if_due(
+    deps: Dependencies, uow: UnitOfWork, user: User, failures: int, now: datetime
+) -> None:
+    """In ``uow``, lock ``user`` if this wrong password is failure number ``failures`` (LK-1).
 
-        A request marked ``background`` (polling) does not extend the session.
-        A session that is unknown, revoked, idle for ``idle_timeout`` or older
-        than ``absolute_lifetime`` raises `InvalidToken` (``session.invalid``),
-        one error whatever the reason; an ended session is revoked for good.
-        """
-        now = self._now()
-        digest = session_token_hash(token)
-        with self._unit() as uow:
-            session = uow.sessions.get(digest)
-            state = (
-                SessionState.REVOKED
-                if session is None
-                else session_state(session, now=now, rules=self._context.settings.sign_in)
-            )
-            if session is None or state is not SessionState.ACTIVE:
-                if session is not None and not session.revoked:
-                    uow.sessions.update(attrs.evolve(session, revoked=True))
-                    self._audit(uow, "session.ended", state.value, at=now, actor=session.user_id)
-                status = None
-            else:
-                session = touched(session, now=now, background=background)
-                uow.sessions.update(session)
-                status = self._status(uow, session, now)
-        if status is None:
-            raise InvalidToken(SESSION_ENDED_MESSAGE, code="session.invalid")
-        return status
+    Locking ends every session of the user (LK-6) and is audited. A wrong
+    current password given to a profile action counts the same way (LK-4).
+    """
+    if user.locked or not locks_now(failures=failures, rules=deps.settings.sign_in):
+        return
+    uow.users.save(revised(user, locked=True), expected_version=user.version)
+    revoked = end_sessions(uow, user.id)
+    audit(uow, "account.locked", at=now, subject=user, sessions_revoked=str(revoked))
 
-    def sign_out(self, token: str | Secret[str]) -> None:
-        """End the session; signing out of an ended or unknown session does nothing."""
-        now = self._now()
-        digest = session_token_hash(token)
-        with self._unit() as uow:
-            session = uow.sessions.get(digest)
-            if session is not None and not session.revoked:
-                uow.sessions.update(attrs.evolve(session, revoked=True))
-                self._audit(uow, "sign_out", at=now, actor=session.user_id)
 
-    def _status(self, uow: UnitOfWork, session: Session, now: datetime) -> SessionStatus:
-        credential = uow.credentials.get(session.user_id)
-        rules = self._context.settings
-        return SessionStatus(
-            user_id=session.user_id,
-            must_change_password=credential is None
-            or password_expired(credential.set_at, now, rules.password),
-            idle_until=session.last_active_at + rules.sign_in.idle_timeout,
-            ends_at=session.created_at + rules.sign_in.absolute_lifetime,
+def touch_session(
+    service: Service, token: str | Secret[str], *, background: bool = False
+) -> SessionStatus:
+    """Record a request on a session and return its status (LK-6, LK-7).
+
+    A request marked ``background`` (polling) does not extend the session.
+    A session that is unknown, revoked, idle for ``idle_timeout`` or older
+    than ``absolute_lifetime`` raises `InvalidToken` (``session.invalid``),
+    one error whatever the reason; an ended session is revoked for good.
+    """
+    deps = service.deps
+    now = deps.now()
+    digest = session_token_hash(token)
+    with deps.unit() as uow:
+        session = uow.sessions.get(digest)
+        state = (
+            SessionState.REVOKED
+            if session is None
+            else session_state(session, now=now, rules=deps.settings.sign_in)
         )
+        if session is None or state is not SessionState.ACTIVE:
+            if session is not None and not session.revoked:
+                uow.sessions.save(revoke(session), expected_version=session.version)
+                audit(uow, "session.ended", state.value, at=now, actor=session.user_id)
+            status = None
+        else:
+            session = _touch(uow, session, now=now, background=background)
+            status = session_status(deps, uow, session, now)
+    if status is None:
+        raise InvalidToken(SESSION_ENDED_MESSAGE, code="session.invalid")
+    return status
 
-    def _signed_in(
-        self,
-        uow: UnitOfWork,
-        token: str | Secret[str],
-        now: datetime,
-        *,
-        allow_expired_password: bool = False,
-    ) -> tuple[Session, User]:
-        """Return the live session behind ``token`` and its user, inside ``uow``, and touch it.
 
-        For services that act for a signed-in user. Raises `InvalidToken` for
-        a session that cannot be used, and `InvalidState`
-        (``password.expired``) when the password has expired and the action
-        is not the change of password (PW-5).
-        """
-        session = uow.sessions.get(session_token_hash(token))
-        rules = self._context.settings
-        user = uow.users.get(session.user_id) if session is not None else None
-        if (
-            session is None
-            or user is None
-            or user.locked
-            or user.deactivated
-            or session_state(session, now=now, rules=rules.sign_in) is not SessionState.ACTIVE
-        ):
-            raise InvalidToken(SESSION_ENDED_MESSAGE, code="session.invalid")
-        if not allow_expired_password and self._status(uow, session, now).must_change_password:
-            raise InvalidState(_EXPIRED_MESSAGE, code="password.expired")
-        session = touched(session, now=now, background=False)
-        uow.sessions.update(session)
-        return session, user
+def _touch(uow: UnitOfWork, session: Session, *, now: datetime, background: bool) -> Session:
+    """Save the session as `touched` decided; return it.
+
+    When a simultaneous request on the same session saved first
+    (`Conflict`), its write is kept and this one dropped: it recorded
+    activity as recent, or ended the session after this request read it
+    live, so this request is served as if it came first.
+    """
+    after = touched(session, now=now, background=background)
+    if after.version != session.version:
+        try:
+            uow.sessions.save(after, expected_version=session.version)
+        except Conflict:
+            return session
+    return after
+
+
+def sign_out(service: Service, token: str | Secret[str]) -> None:
+    """End the session; signing out of an ended or unknown session does nothing."""
+    deps = service.deps
+    now = deps.now()
+    digest = session_token_hash(token)
+    with deps.unit() as uow:
+        session = uow.sessions.get(digest)
+        if session is not None and not session.revoked:
+            uow.sessions.save(revoke(session), expected_version=session.version)
+            audit(uow, "sign_out", at=now, actor=session.user_id)
+
+
+def session_status(
+    deps: Dependencies, uow: UnitOfWork, session: Session, now: datetime
+) -> SessionStatus:
+    """Return the status of a live session: whose, until when, and whether the password expired."""
+    credential = uow.credentials.get(session.user_id)
+    settings = deps.settings
+    return SessionStatus(
+        user_id=session.user_id,
+        must_change_password=credential is None
+        or password_expired(credential.set_at, now, settings.password),
+        idle_until=session.last_active_at + settings.sign_in.idle_timeout,
+        ends_at=session.created_at + settings.sign_in.absolute_lifetime,
+    )
+
+
+def signed_in(
+    deps: Dependencies,
+    uow: UnitOfWork,
+    token: str | Secret[str],
+    now: datetime,
+    *,
+    allow_expired_password: bool = False,
+) -> tuple[Session, User]:
+    """Return the live session behind ``token`` and its user, inside ``uow``, and touch it.
+
+    For services that act for a signed-in user. Raises `InvalidToken` for
+    a session that cannot be used, and `InvalidState`
+    (``password.expired``) when the password has expired and the action
+    is not the change of password (PW-5).
+    """
+    session = uow.sessions.get(session_token_hash(token))
+    settings = deps.settings
+    user = uow.users.get(session.user_id) if session is not None else None
+    if (
+        session is None
+        or user is None
+        or user.locked
+        or user.deactivated
+        or session_state(session, now=now, rules=settings.sign_in) is not SessionState.ACTIVE
+    ):
+        raise InvalidToken(SESSION_ENDED_MESSAGE, code="session.invalid")
+    if not allow_expired_password and session_status(deps, uow, session, now).must_change_password:
+        raise InvalidState(_EXPIRED_MESSAGE, code="password.expired")
+    return _touch(uow, session, now=now, background=False), user

@@ -2,48 +2,67 @@
 
 Every action is keyed by the e-mailed link's token: the token says whose
 verification it is and what for (an invitation link verifies for
-`Purpose.REGISTRATION`, a reset link for `Purpose.PASSWORD_RESET`). The
-verification is the current step only while two-step verification is on for
-the user (VF-9) and no code was verified since the link was made; any other
-time an action here is out of order (RG-2, RS-2).
+`Purpose.REGISTRATION`, a reset link for `Purpose.PASSWORD_RESET`). A
+verification belongs to the link it was made on: its ``flow_id`` is the
+link's ``id``, so a new link (a re-invitation, a new reset request) needs a
+verification of its own, whatever the clock says. The verification is the
+current step only while two-step verification is on for the user (VF-9)
+and the link's own verification is not done; any other time an action here
+is out of order (RG-2, RS-2).
 
-`LinkFlow` is the base of the three link flows: it checks a link inside a
-unit of work and, when the link is refused, records the true reason in a
-unit of its own and raises the one `InvalidToken` (RG-6).
+The link machinery of the three link flows lives here too: `link_unit`
+checks a link inside a unit of work and, when the link is refused, records
+the true reason in a unit of its own and raises the one `InvalidToken`
+(RG-6); `use_link` uses a link up as its flow completes (RS-5).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import attrs
 
-from securepractice.accounts._service import ServiceBase
-from securepractice.errors import DeliveryFailed, InvalidState, InvalidToken
+from securepractice.accounts._shared import (
+    audit,
+    deliver_code,
+    enter_code,
+    retry_on_conflict,
+    save_issued,
+)
+from securepractice.dependencies import Dependencies, Service
+from securepractice.errors import Conflict, DeliveryFailed, InvalidState, InvalidToken
 from securepractice.records import (
     Challenge,
     ChallengeState,
     LinkToken,
     Purpose,
+    SendLedger,
     TokenPurpose,
     User,
 )
 from securepractice.secret import Secret
 from securepractice.storage.ports import UnitOfWork
-from securepractice.verification import codes, tokens
-from securepractice.verification.phones import DeliveryOption, delivery_options
+from securepractice.verification import codes, phones, tokens
+from securepractice.verification.phones import DeliveryOption
 
 __all__ = [
     "OUT_OF_ORDER_MESSAGE",
-    "LinkFlow",
     "LinkStep",
-    "VerificationActions",
     "cancel_open_verification",
+    "change_delivery_method",
+    "delivery_options",
     "duration_words",
+    "link_unit",
+    "link_verified",
     "out_of_order",
-    "verified_since",
+    "record_delivery_failure",
+    "resend_code",
+    "send_code",
+    "use_link",
+    "verification_due",
+    "verify_code",
 ]
 
 #: The message of a step done out of order (RG-2): nothing was changed.
@@ -64,23 +83,38 @@ def out_of_order() -> InvalidState:
     return InvalidState(OUT_OF_ORDER_MESSAGE, code="flow.out_of_order")
 
 
-def verified_since(uow: UnitOfWork, user_id: str, purpose: Purpose, since: datetime) -> bool:
-    """Return whether the user's latest verification for ``purpose`` was verified after ``since``.
-
-    Only a verification started after the link was made counts, so a new
-    link (a re-invitation, a new reset request) needs a new verification.
-    """
-    latest = uow.challenges.latest(user_id, purpose)
-    return (
-        latest is not None and latest.state is ChallengeState.VERIFIED and latest.issued_at >= since
-    )
+def duration_words(span: timedelta) -> str:
+    """Say a lifetime as an email or text message does: "14 days", "1 hour", "10 minutes"."""
+    seconds = int(span.total_seconds())
+    for name, size in (("day", 86_400), ("hour", 3_600)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {name}{'s' if count != 1 else ''}"
+    minutes = max(-(-seconds // 60), 1)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def cancel_open_verification(uow: UnitOfWork, user_id: str, purpose: Purpose) -> None:
-    """End the user's open verification for ``purpose``, if any: its code stops working."""
+    """In ``uow``, end the user's open verification for ``purpose``, if any: its code dies."""
     latest = uow.challenges.latest(user_id, purpose)
     if latest is not None and latest.state is ChallengeState.ACTIVE:
-        uow.challenges.update(codes.cancel(latest))
+        uow.challenges.save(codes.cancel(latest), expected_version=latest.version)
+
+
+def record_delivery_failure(
+    deps: Dependencies,
+    action: str,
+    failure: DeliveryFailed,
+    user: User,
+    *,
+    actor: User | str | None,
+) -> None:
+    """Audit a message that could not be handed over, in a unit of its own."""
+    with deps.unit() as uow:
+        audit(
+            uow, action, failure.code, at=deps.now(), actor=actor, subject=user,
+            channel=failure.channel,
+        )  # fmt: skip
 
 
 @attrs.frozen(kw_only=True)
@@ -108,252 +142,241 @@ class _LinkRefused(Exception):
         self.user = user
 
 
-class LinkFlow(ServiceBase):
-    """The base of the link flows: open a link's unit of work, refuse a bad link as one error."""
+@contextlib.contextmanager
+def link_unit(
+    deps: Dependencies, token: str | Secret[str], purpose: TokenPurpose | None
+) -> Iterator[LinkStep]:
+    """Check ``token`` in a new unit of work and give the step to the block.
 
-    @contextlib.contextmanager
-    def _link_unit(
-        self, token: str | Secret[str], purpose: TokenPurpose | None
-    ) -> Iterator[LinkStep]:
-        """Check ``token`` in a new unit of work and give the step to the block.
-
-        ``purpose`` is the link's expected purpose, or None when either will
-        do. A refused link (unknown, expired, used, superseded, wrong purpose,
-        or its user deactivated) rolls the unit back, is audited with its true
-        reason in a unit of its own, and raises `InvalidToken` with
-        `~securepractice.verification.tokens.INVALID_LINK_MESSAGE` (RG-6).
-        """
-        now = self._now()
-        try:
-            with self._unit() as uow:
-                yield self._checked(uow, token, purpose, now)
-        except _LinkRefused as refused:
-            action = (
-                _REFUSED_ACTIONS[refused.purpose] if refused.purpose is not None else "link.refused"
-            )
-            with self._unit() as uow:
-                self._audit(uow, action, refused.reason, at=now, subject=refused.user)
-            raise InvalidToken(tokens.INVALID_LINK_MESSAGE) from None
-
-    def _checked(
-        self,
-        uow: UnitOfWork,
-        token: str | Secret[str],
-        purpose: TokenPurpose | None,
-        now: datetime,
-    ) -> LinkStep:
-        try:
-            record = uow.link_tokens.get(tokens.hash_token(token))
-        except InvalidToken:
-            record = None
-        if record is None:
-            raise _LinkRefused(tokens.TokenProblem.UNKNOWN.value, purpose, None)
-        user = uow.users.get(record.user_id)
-        expected = record.purpose if purpose is None else purpose
-        problem = tokens.token_problem(token, record, purpose=expected, now=now)
-        if problem is not None:
-            raise _LinkRefused(problem.value, expected, user)
-        if user is None or user.deactivated:
-            raise _LinkRefused("deactivated", expected, user)
-        return LinkStep(uow=uow, link=record, user=user, now=now)
-
-    def _refuse_used(self, step: LinkStep) -> _LinkRefused:
-        """Return the refusal of a link that could not be used up: a simultaneous use won (RS-5)."""
-        return _LinkRefused(tokens.TokenProblem.USED.value, step.link.purpose, step.user)
-
-    def _record_delivery_failure(
-        self, action: str, failure: DeliveryFailed, user: User, *, actor: User | str | None
-    ) -> None:
-        """Audit a message that could not be handed over, in a unit of its own."""
-        with self._unit() as uow:
-            self._audit(
-                uow, action, failure.code, at=self._now(), actor=actor, subject=user,
-                channel=failure.channel,
-            )  # fmt: skip
-
-    def _verification_due(self, step: LinkStep) -> bool:
-        """Whether the identity check is still ahead of the user on this link (VF-9, RG-2, RS-2)."""
-        return step.user.two_step_enabled and not verified_since(
-            step.uow, step.user.id, step.purpose, step.link.created_at
+    ``purpose`` is the link's expected purpose, or None when either will do.
+    A refused link (unknown, expired, used, superseded, wrong purpose, or its
+    user deactivated) rolls the unit back, is audited with its true reason in
+    a unit of its own, and raises `InvalidToken` with
+    `~securepractice.verification.tokens.INVALID_LINK_MESSAGE` (RG-6).
+    """
+    now = deps.now()
+    try:
+        with deps.unit() as uow:
+            yield _checked(uow, token, purpose, now)
+    except _LinkRefused as refused:
+        action = (
+            _REFUSED_ACTIONS[refused.purpose] if refused.purpose is not None else "link.refused"
         )
+        with deps.unit() as uow:
+            audit(uow, action, refused.reason, at=now, subject=refused.user)
+        raise InvalidToken(tokens.INVALID_LINK_MESSAGE) from None
 
 
-def duration_words(span: timedelta) -> str:
-    """Say a lifetime as an email or text message does: "14 days", "1 hour", "10 minutes"."""
-    seconds = int(span.total_seconds())
-    for name, size in (("day", 86_400), ("hour", 3_600)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {name}{'s' if count != 1 else ''}"
-    minutes = max(-(-seconds // 60), 1)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+def _checked(
+    uow: UnitOfWork, token: str | Secret[str], purpose: TokenPurpose | None, now: datetime
+) -> LinkStep:
+    try:
+        record = uow.link_tokens.get(tokens.hash_token(token))
+    except InvalidToken:
+        record = None
+    if record is None:
+        raise _LinkRefused(tokens.TokenProblem.UNKNOWN.value, purpose, None)
+    user = uow.users.get(record.user_id)
+    expected = record.purpose if purpose is None else purpose
+    problem = tokens.token_problem(token, record, purpose=expected, now=now)
+    if problem is not None:
+        raise _LinkRefused(problem.value, expected, user)
+    if user is None or user.deactivated:
+        raise _LinkRefused("deactivated", expected, user)
+    return LinkStep(uow=uow, link=record, user=user, now=now)
 
 
-class VerificationActions(LinkFlow):
-    """Send, re-send and check the codes that verify a user's identity by phone."""
+def use_link(step: LinkStep, token: str | Secret[str]) -> None:
+    """Use the step's link up as its flow completes, saved over the version that was checked.
 
-    def delivery_options(self, token: str | Secret[str]) -> tuple[DeliveryOption, ...]:
-        """Return the ways a code can reach the user: only what their numbers allow (VF-2)."""
-        with self._link_unit(token, None) as step:
-            return delivery_options(step.user.phones)
+    The checks run again at completion, so no flow completes after its link
+    expired (RG-1). When a simultaneous use saved first, this one is refused
+    as a used link, with the one `InvalidToken` (RG-6, RS-5).
+    """
+    used = tokens.use_token(token, step.link, purpose=step.link.purpose, now=step.now)
+    try:
+        step.uow.link_tokens.save(used, expected_version=step.link.version)
+    except Conflict:
+        raise _LinkRefused(tokens.TokenProblem.USED.value, step.link.purpose, step.user) from None
 
-    def send_code(self, token: str | Secret[str], *, option: DeliveryOption) -> None:
-        """Start a verification: send a new code by ``option`` ("Continue" on steps 3-4).
 
-        An open verification of the same purpose ends first. Raises
-        `~securepractice.errors.InvalidInput` for an option the user's
-        numbers do not offer, `~securepractice.errors.RateLimited` past the
-        send limit (VF-8), `InvalidState` out of order, and
-        `~securepractice.errors.DeliveryFailed` when the SMS or call could not
-        be handed over; then the code is void, and re-sending or changing the
-        method works (VF-10).
-        """
+def _link_challenge(step: LinkStep) -> Challenge | None:
+    """Return the verification made on the step's link, or None if none was.
 
-        def start(step: LinkStep, sends: Sequence[datetime]) -> codes.CodeIssued:
-            cancel_open_verification(step.uow, step.user.id, step.purpose)
-            issued = codes.issue(
-                user_id=step.user.id,
-                purpose=step.purpose,
-                option=option,
-                offered=delivery_options(step.user.phones),
-                recent_sends=sends,
-                now=step.now,
-                rules=self._context.settings.verification,
-            )
-            step.uow.challenges.add(issued.challenge)
-            return issued
+    It is the user's latest verification for the link's purpose if it was
+    made for this link (its ``flow_id``); a verification of an earlier link
+    never counts, even one made in the same instant.
+    """
+    latest = step.uow.challenges.latest(step.user.id, step.purpose)
+    return latest if latest is not None and latest.flow_id == step.link.id else None
 
-        self._send(token, start, "new")
 
-    def resend_code(self, token: str | Secret[str]) -> None:
-        """Send a new code by the method chosen last; the previous code stops working (VF-5)."""
+def link_verified(step: LinkStep) -> bool:
+    """Whether a code was verified on the step's link itself."""
+    challenge = _link_challenge(step)
+    return challenge is not None and challenge.state is ChallengeState.VERIFIED
 
-        def again(step: LinkStep, sends: Sequence[datetime]) -> codes.CodeIssued:
-            issued = codes.resend(
-                self._open_challenge(step),
-                recent_sends=sends,
-                now=step.now,
-                rules=self._context.settings.verification,
-            )
-            step.uow.challenges.update(issued.challenge)
-            return issued
 
-        self._send(token, again, "resend")
+def verification_due(step: LinkStep) -> bool:
+    """Whether the identity check is still ahead of the user on this link (VF-9, RG-2, RS-2)."""
+    return step.user.two_step_enabled and not link_verified(step)
 
-    def change_delivery_method(self, token: str | Secret[str], *, option: DeliveryOption) -> None:
-        """Switch to another offered option and send a new code there; the old one dies (VF-6)."""
 
-        def switch(step: LinkStep, sends: Sequence[datetime]) -> codes.CodeIssued:
-            issued = codes.change_method(
-                self._open_challenge(step),
-                option=option,
-                offered=delivery_options(step.user.phones),
-                recent_sends=sends,
-                now=step.now,
-                rules=self._context.settings.verification,
-            )
-            step.uow.challenges.update(issued.challenge)
-            return issued
+def delivery_options(service: Service, token: str | Secret[str]) -> tuple[DeliveryOption, ...]:
+    """Return the ways a code can reach the user: only what their numbers allow (VF-2)."""
+    with link_unit(service.deps, token, None) as step:
+        return phones.delivery_options(step.user.phones)
 
-        self._send(token, switch, "change_method")
 
-    def verify_code(self, token: str | Secret[str], *, code: str) -> codes.VerifyResult:
-        """Check the code the user typed ("Continue" on step 5) (VF-4, VF-7).
+def send_code(service: Service, token: str | Secret[str], *, option: DeliveryOption) -> None:
+    """Start a verification: send a new code by ``option`` ("Continue" on steps 3-4).
 
-        A right code verifies once: of two simultaneous right entries exactly
-        one is ``VERIFIED`` (RS-5). A wrong one counts toward the limit,
-        whatever the method or re-sends. The outcome is a value, not an error.
-        """
-        rules = self._context.settings.verification
-        with self._link_unit(token, None) as step:
-            challenge = self._open_challenge(step, allow_closed=True)
-            checked = codes.verify(
-                challenge,
-                code,
-                user_id=step.user.id,
-                purpose=step.purpose,
-                now=step.now,
-                rules=rules,
-            )
-            outcome = checked.outcome
-            challenges = step.uow.challenges
-            if outcome is codes.VerifyOutcome.VERIFIED and challenge.code_hash is not None:
-                won = challenges.consume(challenge.id, code_hash=challenge.code_hash, now=step.now)
-                outcome = outcome if won else codes.VerifyOutcome.ALREADY_VERIFIED
-            elif outcome in {codes.VerifyOutcome.WRONG_CODE, codes.VerifyOutcome.TOO_MANY_WRONG}:
-                count = challenges.record_wrong_attempt(challenge.id, limit=rules.max_wrong_codes)
-                outcome = (
-                    codes.VerifyOutcome.TOO_MANY_WRONG
-                    if count >= rules.max_wrong_codes
-                    else codes.VerifyOutcome.WRONG_CODE
-                )
-            saved = challenges.get(challenge.id) or checked.challenge
-            left = (
-                max(rules.max_wrong_codes - saved.wrong_attempts, 0)
-                if saved.state is ChallengeState.ACTIVE
-                else 0
-            )
-            verified = outcome is codes.VerifyOutcome.VERIFIED
-            self._audit(
+    An open verification of the same purpose ends first. Raises
+    `~securepractice.errors.InvalidInput` for an option the user's numbers
+    do not offer, `~securepractice.errors.RateLimited` past the send limit
+    (VF-8), `InvalidState` out of order, and
+    `~securepractice.errors.DeliveryFailed` when the SMS or call could not be
+    handed over; then the code is void, and re-sending or changing the
+    method works (VF-10).
+    """
+    deps = service.deps
+
+    def start(step: LinkStep, ledger: SendLedger | None) -> codes.CodeIssued:
+        cancel_open_verification(step.uow, step.user.id, step.purpose)
+        issued = codes.issue(
+            user_id=step.user.id,
+            purpose=step.purpose,
+            option=option,
+            offered=phones.delivery_options(step.user.phones),
+            ledger=ledger,
+            now=step.now,
+            rules=deps.settings.verification,
+            flow_id=step.link.id,
+        )
+        save_issued(step.uow, issued, previous=None)
+        return issued
+
+    _send(deps, token, start, "new")
+
+
+def resend_code(service: Service, token: str | Secret[str]) -> None:
+    """Send a new code by the method chosen last; the previous code stops working (VF-5)."""
+    deps = service.deps
+
+    def again(step: LinkStep, ledger: SendLedger | None) -> codes.CodeIssued:
+        current = _open_challenge(step)
+        issued = codes.resend(
+            current, ledger=ledger, now=step.now, rules=deps.settings.verification
+        )
+        save_issued(step.uow, issued, previous=current)
+        return issued
+
+    _send(deps, token, again, "resend")
+
+
+def change_delivery_method(
+    service: Service, token: str | Secret[str], *, option: DeliveryOption
+) -> None:
+    """Switch to another offered option and send a new code there; the old one dies (VF-6)."""
+    deps = service.deps
+
+    def switch(step: LinkStep, ledger: SendLedger | None) -> codes.CodeIssued:
+        current = _open_challenge(step)
+        issued = codes.change_method(
+            current,
+            option=option,
+            offered=phones.delivery_options(step.user.phones),
+            ledger=ledger,
+            now=step.now,
+            rules=deps.settings.verification,
+        )
+        save_issued(step.uow, issued, previous=current)
+        return issued
+
+    _send(deps, token, switch, "change_method")
+
+
+def verify_code(
+    service: Service, token: str | Secret[str], *, code: str | Secret[str]
+) -> codes.VerifyResult:
+    """Check the code the user typed ("Continue" on step 5) (VF-4, VF-7).
+
+    A right code verifies once: of two simultaneous right entries exactly
+    one is ``VERIFIED`` and the other ``ALREADY_VERIFIED`` (RS-5). A wrong
+    one counts toward the limit, whatever the method or re-sends, and
+    simultaneous wrong ones each count: an entry that loses the race to save
+    is decided again over what the other saved. The outcome is a value, not
+    an error.
+    """
+    deps = service.deps
+
+    def entry() -> codes.VerifyResult:
+        with link_unit(deps, token, None) as step:
+            return enter_code(
                 step.uow,
-                "code.verified" if verified else "code.failed",
-                "ok" if verified else outcome.value,
-                at=step.now,
-                actor=step.user,
-                subject=step.user,
-                purpose=step.purpose.value,
-                method=saved.method.value,
-                attempts_left=str(left),
+                _open_challenge(step, allow_closed=True),
+                code,
+                user=step.user,
+                purpose=step.purpose,
+                now=step.now,
+                rules=deps.settings.verification,
             )
-        return codes.VerifyResult(challenge=saved, outcome=outcome, attempts_left=left)
 
-    def _open_challenge(self, step: LinkStep, *, allow_closed: bool = False) -> Challenge:
-        """Return the verification the user is in on this link.
+    return retry_on_conflict(entry)
 
-        ``allow_closed`` (for entering a code) also returns one that ended,
-        so that its outcome can say so.
-        """
-        self._require_verification_step(step, allow_done=allow_closed)
-        latest = step.uow.challenges.latest(step.user.id, step.purpose)
-        if latest is None or latest.issued_at < step.link.created_at:
-            raise InvalidState(
-                "No code was sent yet: choose how to receive your code first.",
-                code="verification.not_started",
-            )
-        if not allow_closed and latest.state is not ChallengeState.ACTIVE:
-            raise InvalidState(
-                "This verification has ended: choose how to receive a new code.",
-                code="verification.not_active",
-            )
-        return latest
 
-    def _require_verification_step(self, step: LinkStep, *, allow_done: bool) -> None:
-        """Refuse, as out of order, a code action at any other step than "Verify your Identity".
+def _open_challenge(step: LinkStep, *, allow_closed: bool = False) -> Challenge:
+    """Return the verification the user is in on this link.
 
-        On an invitation the phones come first (RG-2); with two-step off there
-        is no such step (VF-9); once a code was verified it is behind the user,
-        except that entering a code may still say "already verified".
-        """
-        no_phones = step.link.purpose is TokenPurpose.INVITATION and not step.user.phones
-        due = step.user.two_step_enabled if allow_done else self._verification_due(step)
-        if no_phones or not due:
-            raise out_of_order()
+    ``allow_closed`` (for entering a code) also returns one that ended, so
+    that its outcome can say so.
+    """
+    _require_verification_step(step, allow_done=allow_closed)
+    challenge = _link_challenge(step)
+    if challenge is None:
+        raise InvalidState(
+            "No code was sent yet: choose how to receive your code first.",
+            code="verification.not_started",
+        )
+    if not allow_closed and challenge.state is not ChallengeState.ACTIVE:
+        raise InvalidState(
+            "This verification has ended: choose how to receive a new code.",
+            code="verification.not_active",
+        )
+    return challenge
 
-    def _send(
-        self,
-        token: str | Secret[str],
-        make: Callable[[LinkStep, Sequence[datetime]], codes.CodeIssued],
-        kind: str,
-    ) -> None:
-        """Issue a code in one unit (counting the send, VF-8), then deliver it after commit."""
-        rules = self._context.settings.verification
-        with self._link_unit(token, None) as step:
-            self._require_verification_step(step, allow_done=False)
-            since = codes.send_window_start(now=step.now, rules=rules)
-            issued = make(step, step.uow.code_sends.sends_since(step.user.id, since))
-            # Every send counts toward the limit, delivered or not (VF-8, VF-10).
-            step.uow.code_sends.record(step.user.id, step.now)
-            self._audit(
+
+def _require_verification_step(step: LinkStep, *, allow_done: bool) -> None:
+    """Refuse, as out of order, a code action at any other step than "Verify your Identity".
+
+    On an invitation the phones come first (RG-2); with two-step off there is
+    no such step (VF-9); once a code was verified on the link it is behind
+    the user, except that entering a code may still say "already verified".
+    """
+    no_phones = step.link.purpose is TokenPurpose.INVITATION and not step.user.phones
+    due = step.user.two_step_enabled if allow_done else verification_due(step)
+    if no_phones or not due:
+        raise out_of_order()
+
+
+def _send(
+    deps: Dependencies,
+    token: str | Secret[str],
+    make: Callable[[LinkStep, SendLedger | None], codes.CodeIssued],
+    kind: str,
+) -> None:
+    """Issue a code in one unit (counting the send, VF-8), then deliver it after commit.
+
+    Every send counts toward the limit, delivered or not (VF-8, VF-10). A
+    unit that lost a race for the send ledger runs again, so two simultaneous
+    sends cannot both take the last place under the limit.
+    """
+
+    def issue() -> tuple[User, codes.CodeIssued]:
+        with link_unit(deps, token, None) as step:
+            _require_verification_step(step, allow_done=False)
+            issued = make(step, step.uow.code_sends.get(step.user.id))
+            audit(
                 step.uow,
                 "code.sent",
                 at=step.now,
@@ -363,18 +386,23 @@ class VerificationActions(LinkFlow):
                 method=issued.challenge.method.value,
                 kind=kind,
             )
-            user = step.user
-        self._send_verification_code(user, issued)
+            return step.user, issued
 
-    def _send_verification_code(self, user: User, issued: codes.CodeIssued) -> None:
-        code = issued.code.reveal()
-        lifetime = duration_words(self._context.settings.verification.code_lifetime)
-        name = self._context.portal_name
-        spoken = ", ".join(code)
-        self._deliver_code(
-            user,
-            issued,
-            sms=f"Your {name} verification code is {code}. It expires in {lifetime}.",
-            voice=f"Hello. Your {name} verification code is {spoken}. "
-            f"Again, your code is {spoken}. It expires in {lifetime}.",
-        )
+    user, issued = retry_on_conflict(issue)
+    _deliver(deps, user, issued)
+
+
+def _deliver(deps: Dependencies, user: User, issued: codes.CodeIssued) -> None:
+    """Send the code as a text or a call, in the portal's words."""
+    code = issued.code.reveal()
+    lifetime = duration_words(deps.settings.verification.code_lifetime)
+    name = deps.portal_name
+    spoken = ", ".join(code)
+    deliver_code(
+        deps,
+        user,
+        issued,
+        sms=f"Your {name} verification code is {code}. It expires in {lifetime}.",
+        voice=f"Hello. Your {name} verification code is {spoken}. "
+        f"Again, your code is {spoken}. It expires in {lifetime}.",
+    )

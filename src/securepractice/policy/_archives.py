@@ -187,7 +187,7 @@ class ReplayStream(io.RawIOBase):
 
 @attrs.frozen
 class ArchiveFinding:
-    """One problem found in an archive's directory: a code suffix and a plain-English message."""
+    """One problem found in an archive's directory: its code and a plain-English message."""
 
     code: str
     message: str
@@ -255,7 +255,7 @@ def _check_entries(
     if len(entries) > max_entries:
         findings.append(
             ArchiveFinding(
-                "archive_too_many_entries",
+                "attachment.archive_too_many_entries",
                 f"the archive holds {len(entries):,} entries; at most {max_entries:,} are allowed",
             )
         )
@@ -264,7 +264,7 @@ def _check_entries(
         shown = ", ".join(repr(n) for n in escaping[:3])
         findings.append(
             ArchiveFinding(
-                "archive_unsafe_entry",
+                "attachment.archive_unsafe_entry",
                 f"{len(escaping)} entry name(s) would escape the archive's folder: {shown}",
             )
         )
@@ -272,7 +272,7 @@ def _check_entries(
     if declared > max_ratio * size:
         findings.append(
             ArchiveFinding(
-                "archive_bomb",
+                "attachment.archive_bomb",
                 f"the entries declare {declared:,} bytes uncompressed, more than"
                 f" {max_ratio} times the archive's {size:,} bytes: a likely zip bomb",
             )
@@ -280,7 +280,7 @@ def _check_entries(
     if _overlapping(entries, archive.start_dir):
         findings.append(
             ArchiveFinding(
-                "archive_overlapping_entries",
+                "attachment.archive_overlapping_entries",
                 "entries share or overlap their data: a likely zip bomb",
             )
         )
@@ -297,7 +297,9 @@ def inspect_zip(
     entry count over ``max_entries`` in the end record, is refused before
     the directory is read.
     """
-    corrupt = [ArchiveFinding("archive_corrupt", "the archive is damaged or not a ZIP archive")]
+    corrupt = [
+        ArchiveFinding("attachment.archive_corrupt", "the archive is damaged or not a ZIP archive")
+    ]
     window.budget = window.bytes_read + END_RECORDS_BYTES - _END64.size
     try:
         directory = _parse_end_record(window)
@@ -309,7 +311,7 @@ def inspect_zip(
     if directory.size > max_directory_bytes:
         findings.append(
             ArchiveFinding(
-                "archive_directory_too_large",
+                "attachment.archive_directory_too_large",
                 f"the archive's directory takes {directory.size:,} bytes;"
                 f" at most {max_directory_bytes:,} are read",
             )
@@ -317,7 +319,7 @@ def inspect_zip(
     if directory.entries > max_entries:
         findings.append(
             ArchiveFinding(
-                "archive_too_many_entries",
+                "attachment.archive_too_many_entries",
                 f"the archive declares {directory.entries:,} entries;"
                 f" at most {max_entries:,} are allowed",
             )

@@ -159,10 +159,6 @@ _DEVICES = frozenset(
 )
 
 
-def _problem(code: str, message: str) -> Violation:
-    return Violation(f"attachment.{code}", message)
-
-
 def _is_bidi_control(char: str) -> bool:
     return char in _BIDI_MARKS or unicodedata.bidirectional(char) in _BIDI_CLASSES
 
@@ -314,46 +310,68 @@ class AttachmentPolicy:
     def check_name(self, name: str) -> tuple[Violation, ...]:
         """Every problem of a file name: its characters and form (AT-4) and its type (AT-1)."""
         if not name:
-            return (_problem("name_empty", "the file has no name"),)
+            return (Violation("attachment.name_empty", "the file has no name"),)
         problems = list(self._name_form(name))
         extension = self.extension(name)
         if extension is None:
             problems.append(
-                _problem("extension_not_allowed", "the file name has no extension to judge it by")
+                Violation(
+                    "attachment.extension_not_allowed",
+                    "the file name has no extension to judge it by",
+                )
             )
         elif extension not in self.rules.allowed_extensions:
             problems.append(
-                _problem("extension_not_allowed", f"files of type {extension!r} are not accepted")
+                Violation(
+                    "attachment.extension_not_allowed",
+                    f"files of type {extension!r} are not accepted",
+                )
             )
         return tuple(problems)
 
     def _name_form(self, name: str) -> Iterable[Violation]:  # noqa: C901 - one branch per rule
         if "/" in name or "\\" in name:
-            yield _problem("name_separator", "the name holds a path separator (/ or \\)")
+            yield Violation(
+                "attachment.name_separator", "the name holds a path separator (/ or \\)"
+            )
         if ".." in name:
-            yield _problem("name_dot_dot", "the name holds '..'")
+            yield Violation("attachment.name_dot_dot", "the name holds '..'")
         if _DRIVE.match(name):
-            yield _problem("name_drive_letter", "the name starts with a drive letter")
+            yield Violation("attachment.name_drive_letter", "the name starts with a drive letter")
         elif _RESERVED.intersection(name):
-            yield _problem("name_reserved_character", 'the name holds one of < > : " | ? *')
+            yield Violation(
+                "attachment.name_reserved_character", 'the name holds one of < > : " | ? *'
+            )
         if any(unicodedata.category(c) == "Cc" for c in name):
-            yield _problem("name_control_character", "the name holds a control character")
+            yield Violation(
+                "attachment.name_control_character", "the name holds a control character"
+            )
         if any(_is_bidi_control(c) for c in name):
-            yield _problem(
-                "name_bidi_control",
+            yield Violation(
+                "attachment.name_bidi_control",
                 "the name holds a bidirectional control character, which can disguise its type",
             )
         if any(unicodedata.category(c) == "Cs" for c in name):
-            yield _problem("name_invalid_unicode", "the name holds an unpaired surrogate")
+            yield Violation(
+                "attachment.name_invalid_unicode", "the name holds an unpaired surrogate"
+            )
         if name.endswith((".", " ")):
-            yield _problem("name_trailing_dot_or_space", "the name ends in a dot or a space")
+            yield Violation(
+                "attachment.name_trailing_dot_or_space", "the name ends in a dot or a space"
+            )
         stem, dot, _ = name.rpartition(".")
         if dot and not stem.strip(". "):
-            yield _problem("name_empty_stem", "the name has nothing before its extension")
+            yield Violation(
+                "attachment.name_empty_stem", "the name has nothing before its extension"
+            )
         if len(name.encode("utf-8", "surrogatepass")) > _MAX_NAME_BYTES:
-            yield _problem("name_too_long", f"the name takes more than {_MAX_NAME_BYTES} bytes")
+            yield Violation(
+                "attachment.name_too_long", f"the name takes more than {_MAX_NAME_BYTES} bytes"
+            )
         if name.split(".", 1)[0].rstrip(" ").upper() in _DEVICES:
-            yield _problem("name_device", "the name is a Windows device name (CON, NUL, COM1...)")
+            yield Violation(
+                "attachment.name_device", "the name is a Windows device name (CON, NUL, COM1...)"
+            )
 
     def check_file(self, attachment: Attachment) -> FileReport:
         """Validate one attachment: its name, size, header and, for archives, directory."""
@@ -386,7 +404,9 @@ class AttachmentPolicy:
         for magic, kind, program in _EXECUTABLES:
             if header.startswith(magic):
                 return kind, [
-                    _problem("executable", f"the content is {program}, whatever its name says")
+                    Violation(
+                        "attachment.executable", f"the content is {program}, whatever its name says"
+                    )
                 ]
         kind = filetype.match(header)
         if kind is None:
@@ -396,8 +416,8 @@ class AttachmentPolicy:
             return detected, []
         if detected not in CONSISTENT_KINDS.get(extension, frozenset({extension[1:]})):
             return detected, [
-                _problem(
-                    "type_mismatch",
+                Violation(
+                    "attachment.type_mismatch",
                     f"the content is {detected} ({kind.mime}), not what {extension!r} names",
                 )
             ]
@@ -407,8 +427,8 @@ class AttachmentPolicy:
         if content.window is None:
             if content.stream is not None and content.header:
                 return [
-                    _problem(
-                        "archive_not_seekable",
+                    Violation(
+                        "attachment.archive_not_seekable",
                         "a ZIP archive's directory is at its end; give it as a path,"
                         " bytes or a seekable stream",
                     )
@@ -420,7 +440,7 @@ class AttachmentPolicy:
             max_entries=self.rules.max_archive_entries,
             max_ratio=self.rules.max_compression_ratio,
         )
-        return [_problem(f.code, f.message) for f in findings]
+        return [Violation(f.code, f.message) for f in findings]
 
     def _read(self, attachment: Attachment) -> _Content:
         """Read the header (and open the window for archives) without reading any more."""
@@ -440,7 +460,9 @@ class AttachmentPolicy:
             return _Content(
                 size=attachment.size,
                 header=b"",
-                problems=(_problem("unreadable", f"the content cannot be read: {reason}"),),
+                problems=(
+                    Violation("attachment.unreadable", f"the content cannot be read: {reason}"),
+                ),
             )
 
     def _read_path(self, path: Path, claimed: int | None) -> _Content:
@@ -471,8 +493,9 @@ class AttachmentPolicy:
         problems: tuple[Violation, ...] = ()
         if claimed is None:
             problems = (
-                _problem(
-                    "size_unknown", "the stream cannot be measured and no size was given for it"
+                Violation(
+                    "attachment.size_unknown",
+                    "the stream cannot be measured and no size was given for it",
                 ),
             )
         return _Content(
@@ -498,8 +521,8 @@ class AttachmentPolicy:
         problems: tuple[Violation, ...] = ()
         if claimed is not None and claimed != size:
             problems = (
-                _problem(
-                    "size_mismatch",
+                Violation(
+                    "attachment.size_mismatch",
                     f"the content holds {size:,} bytes, not the {claimed:,} bytes given",
                 ),
             )

@@ -12,7 +12,6 @@ import os
 import secrets
 import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -95,6 +94,9 @@ class PasswordHasher:
         workers = min(len(hashes), (os.cpu_count() or 1) // self.parameters.parallelism)
         if workers <= 1:
             return any(self.verify(h, password) for h in hashes)
+        # Imported here: the pool (and logging with it) loads only when needed.
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return any(pool.map(lambda h: self.verify(h, password), hashes))
 

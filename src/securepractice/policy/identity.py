@@ -65,7 +65,10 @@ def normalize_email(email: str) -> str:
     """
     if not isinstance(email, str):
         raise _malformed("it must be text")
-    normalized = unicodedata.normalize("NFKC", email.strip()).lower()
+    stripped = email.strip()
+    if not stripped.isprintable():
+        raise _malformed("it holds a character that cannot be typed")
+    normalized = unicodedata.normalize("NFKC", stripped).lower()
     if len(normalized) > MAX_EMAIL_LENGTH:
         raise _malformed("it is longer than 254 characters")
     local, at, domain = normalized.rpartition("@")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import enum
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 
 import attrs
 
 from securepractice.clock import require_utc
 from securepractice.errors import InvalidToken
-from securepractice.records import Session
+from securepractice.records import Session, revised
 from securepractice.secret import Secret
 from securepractice.settings import SignInRules
 from securepractice.verification.tokens import hash_token
@@ -27,6 +28,8 @@ __all__ = [
     "NewSession",
     "SessionState",
     "new_session",
+    "revoke",
+    "revoke_all",
     "session_state",
     "session_token_hash",
     "touched",
@@ -88,7 +91,30 @@ def session_state(session: Session, *, now: datetime, rules: SignInRules) -> Ses
 
 
 def touched(session: Session, *, now: datetime, background: bool) -> Session:
-    """Return ``session`` after a request at ``now``; background requests change nothing."""
+    """Return ``session`` after a request at ``now``, revised when its activity moved on.
+
+    Background requests change nothing, and neither does a request no later
+    than the last activity: activity never moves backwards, and an unchanged
+    session needs no save.
+    """
     if background:
         return session
-    return attrs.evolve(session, last_active_at=max(session.last_active_at, require_utc(now)))
+    now = require_utc(now)
+    if now <= session.last_active_at:
+        return session
+    return revised(session, last_active_at=now)
+
+
+def revoke(session: Session) -> Session:
+    """Return ``session`` ended for good: sign-out, lockout, a new password."""
+    return session if session.revoked else revised(session, revoked=True)
+
+
+def revoke_all(sessions: Iterable[Session], *, keep: bytes | None = None) -> tuple[Session, ...]:
+    """Return the live sessions among ``sessions`` ended, to save; the one hashed ``keep`` stays.
+
+    Sessions already revoked are left out, as there is nothing to save (LK-6).
+    """
+    return tuple(
+        revised(s, revoked=True) for s in sessions if not s.revoked and s.token_hash != keep
+    )

@@ -1,10 +1,9 @@
-"""What every practice service shares: acting for a signed-in user, and asking the rule first.
+"""What every practice action shares: acting for a signed-in user, and asking the rule first.
 
-`PracticeService._acting` opens one unit of work for the signed-in actor.
-A refusal inside it (a permission, a state, a missing record) rolls the
-unit back, so nothing changes; the attempt is then audited in a unit of its
-own, without a subject, so the record of the user acted on stays as it was
-(UM-2, AU-1).
+`acting` opens one unit of work for the signed-in actor. A refusal inside
+it (a permission, a state, a missing record) rolls the unit back, so
+nothing changes; the attempt is then audited in a unit of its own, without
+a subject, so the record of the user acted on stays as it was (UM-2, AU-1).
 """
 
 from __future__ import annotations
@@ -15,15 +14,16 @@ from datetime import datetime
 
 import attrs
 
-from securepractice.accounts._service import new_id
-from securepractice.accounts.signin import SignInActions
+from securepractice.accounts._shared import audit
+from securepractice.accounts.signin import signed_in
+from securepractice.dependencies import Dependencies
 from securepractice.errors import NotFound, PermissionDenied, SecurePracticeError, StorageError
 from securepractice.policy.roles import Action, decide
-from securepractice.records import AuditEvent, User
+from securepractice.records import User
 from securepractice.secret import Secret
 from securepractice.storage.ports import UnitOfWork
 
-__all__ = ["Acting", "PracticeService"]
+__all__ = ["Acting", "acting"]
 
 
 @attrs.frozen(kw_only=True)
@@ -50,46 +50,29 @@ class Acting:
         return user
 
 
-class PracticeService(SignInActions):
-    """The base of the practice services: they act for a signed-in user."""
+@contextlib.contextmanager
+def acting(
+    deps: Dependencies, token: str | Secret[str], event: str, *, target: str | None = None
+) -> Iterator[Acting]:
+    """Run the block for the user signed in with ``token``, in one unit of work.
 
-    @contextlib.contextmanager
-    def _acting(
-        self, token: str | Secret[str], event: str, *, target: str | None = None
-    ) -> Iterator[Acting]:
-        """Run the block for the user signed in with ``token``, in one unit of work.
-
-        A refusal (any library error but a storage failure) is audited as
-        ``event`` with the error's code as outcome and ``target`` (the id
-        acted on) in its detail, after the unit rolled back.
-        """
-        now = self._now()
-        actor: User | None = None
-        try:
-            with self._unit() as uow:
-                _session, actor = self._signed_in(uow, token, now)
-                yield Acting(uow=uow, actor=actor, now=now)
-        except SecurePracticeError as error:
-            if actor is None or isinstance(error, StorageError):
-                raise
-            with self._unit() as uow:
-                if target is None:
-                    self._audit(uow, event, error.code, at=now, actor=actor)
-                else:
-                    self._audit(uow, event, error.code, at=now, actor=actor, target=target)
+    A refusal (any library error but a storage failure) is audited as
+    ``event`` with the error's code as outcome and ``target`` (the id acted
+    on) in its detail, after the unit rolled back. A session that cannot be
+    used raises `~securepractice.errors.InvalidToken`, unaudited here.
+    """
+    now = deps.now()
+    actor: User | None = None
+    try:
+        with deps.unit() as uow:
+            _session, actor = signed_in(deps, uow, token, now)
+            yield Acting(uow=uow, actor=actor, now=now)
+    except SecurePracticeError as error:
+        if actor is None or isinstance(error, StorageError):
             raise
-
-    @staticmethod
-    def _practice_audit(act: Acting, action: str, practice_id: str, **detail: str) -> None:
-        """Append an event about a practice itself, with no user as subject (AU-1)."""
-        act.uow.audit.append(
-            AuditEvent(
-                id=new_id(),
-                at=act.now,
-                action=action,
-                outcome="ok",
-                actor_id=act.actor.id,
-                practice_id=practice_id,
-                detail=tuple(sorted(detail.items())),
-            )
-        )
+        with deps.unit() as uow:
+            if target is None:
+                audit(uow, event, error.code, at=now, actor=actor)
+            else:
+                audit(uow, event, error.code, at=now, actor=actor, target=target)
+        raise

@@ -10,13 +10,14 @@ own password, or resets it through the e-mailed link.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-import attrs
-
+from securepractice.accounts._shared import audit, end_sessions
+from securepractice.dependencies import Service
 from securepractice.errors import InvalidInput, InvalidState, NotFound
 from securepractice.policy.roles import Action
-from securepractice.practice._base import Acting, PracticeService
-from securepractice.practice.billing import SECUREMAIL
+from securepractice.policy.securemail import SECUREMAIL
+from securepractice.practice._base import Acting, acting
 from securepractice.records import (
     Entitlement,
     PhoneKind,
@@ -24,11 +25,22 @@ from securepractice.records import (
     PracticeSubscription,
     Role,
     User,
+    revised,
 )
 from securepractice.secret import Secret
 from securepractice.verification.phones import parse_phone
 
-__all__ = ["SupportActions", "product_name"]
+__all__ = [
+    "deactivate",
+    "edit_practice",
+    "grant_product",
+    "grant_user_manager",
+    "product_name",
+    "revoke_product",
+    "revoke_user_manager",
+    "subscribe_practice",
+    "unlock",
+]
 
 _PRODUCT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -67,170 +79,188 @@ def _practice(act: Acting, practice_id: str) -> Practice:
     return practice
 
 
-class SupportActions(PracticeService):
-    """The support staff's actions; none of them reads or writes a password (PW-9)."""
+def unlock(service: Service, token: str | Secret[str], *, user_id: str) -> User:
+    """Unlock a user's account and clear its failure count (SP-1, LK-2).
 
-    def unlock(self, token: str | Secret[str], *, user_id: str) -> User:
-        """Unlock a user's account and clear its failure count (SP-1, LK-2)."""
-        with self._acting(token, "account.unlocked", target=user_id) as act:
-            user = act.user(user_id)
-            act.require(Action.UNLOCK, user)
-            was_locked = user.locked
-            if was_locked:
-                user = attrs.evolve(user, locked=False)
-                act.uow.users.update(user)
-            act.uow.sign_in_failures.reset(user.id)
-            self._audit(
-                act.uow, "account.unlocked", at=act.now, actor=act.actor, subject=user,
-                was_locked=str(was_locked).lower(),
+    The count is cleared even when the account was not locked yet; the
+    audit event says how many failures were cleared.
+    """
+    with acting(service.deps, token, "account.unlocked", target=user_id) as act:
+        user = act.user(user_id)
+        act.require(Action.UNLOCK, user)
+        was_locked = user.locked
+        if was_locked:
+            unlocked = revised(user, locked=False)
+            act.uow.users.save(unlocked, expected_version=user.version)
+            user = unlocked
+        cleared = act.uow.sign_in_failures.count(user.id)
+        act.uow.sign_in_failures.reset(user.id)
+        audit(
+            act.uow, "account.unlocked", at=act.now, actor=act.actor, subject=user,
+            was_locked=str(was_locked).lower(), failures_cleared=str(cleared),
+        )  # fmt: skip
+        return user
+
+
+def grant_user_manager(service: Service, token: str | Secret[str], *, user_id: str) -> User:
+    """Give a practice user the User Manager role (UM-8); a practice may have any number."""
+    return _set_manager(service, token, user_id, grant=True)
+
+
+def revoke_user_manager(service: Service, token: str | Secret[str], *, user_id: str) -> User:
+    """Take the User Manager role away from a practice user (UM-8)."""
+    return _set_manager(service, token, user_id, grant=False)
+
+
+def _set_manager(service: Service, token: str | Secret[str], user_id: str, *, grant: bool) -> User:
+    action = Action.GRANT_USER_MANAGER if grant else Action.REVOKE_USER_MANAGER
+    event = "role.granted" if grant else "role.revoked"
+    with acting(service.deps, token, event, target=user_id) as act:
+        user = act.user(user_id)
+        act.require(action, user)
+        roles = user.roles | {Role.USER_MANAGER} if grant else user.roles - {Role.USER_MANAGER}
+        if roles == user.roles:
+            return user
+        updated = revised(user, roles=roles)
+        act.uow.users.save(updated, expected_version=user.version)
+        audit(
+            act.uow, event, at=act.now, actor=act.actor, subject=updated,
+            role=Role.USER_MANAGER.value,
+        )  # fmt: skip
+        return updated
+
+
+def edit_practice(
+    service: Service,
+    token: str | Secret[str],
+    *,
+    practice_id: str,
+    name: str | None = None,
+    address: str | None = None,
+    phone: str | None = None,
+) -> Practice:
+    """Change a practice's main account information (PF-2, SP-1).
+
+    A field left as None stays as it is. The name cannot be blank; the
+    phone is stored in E.164 form, and a blank one removes it.
+    """
+    region = service.deps.settings.verification.default_region
+    with acting(service.deps, token, "practice.edited", target=practice_id) as act:
+        act.require(Action.EDIT_PRACTICE, practice_id=practice_id)
+        practice = _practice(act, practice_id)
+        given: dict[str, Any] = {}
+        if name is not None:
+            given["name"] = _text(name, "name", required=True)
+        if address is not None:
+            given["address"] = _text(address, "address")
+        if phone is not None:
+            entered: object = phone
+            blank = isinstance(entered, str) and not entered.strip()
+            given["phone"] = (
+                "" if blank else parse_phone(phone, kind=PhoneKind.PHONE, region=region).number
+            )
+        changes = {
+            field: value for field, value in given.items() if getattr(practice, field) != value
+        }
+        if not changes:
+            return practice
+        updated = revised(practice, **changes)
+        act.uow.practices.save(updated, expected_version=practice.version)
+        audit(
+            act.uow, "practice.edited", at=act.now, actor=act.actor, practice_id=practice_id,
+            fields=",".join(changes),
+        )  # fmt: skip
+        return updated
+
+
+def subscribe_practice(
+    service: Service, token: str | Secret[str], *, practice_id: str, product: str
+) -> PracticeSubscription:
+    """Subscribe a practice to a product, so it can be granted to its users (SB-1)."""
+    name = product_name(product)
+    with acting(service.deps, token, "product.subscribed", target=practice_id) as act:
+        act.require(Action.SUBSCRIBE_PRACTICE, practice_id=practice_id)
+        _practice(act, practice_id)
+        subscription = PracticeSubscription(
+            practice_id=practice_id, product=name, subscribed_at=act.now
+        )
+        if act.uow.subscriptions.subscribe(subscription):
+            audit(
+                act.uow, "product.subscribed", at=act.now, actor=act.actor,
+                practice_id=practice_id, product=name,
             )  # fmt: skip
-            return user
+        return next(
+            s for s in act.uow.subscriptions.list_for_practice(practice_id) if s.product == name
+        )
 
-    def grant_user_manager(self, token: str | Secret[str], *, user_id: str) -> User:
-        """Give a practice user the User Manager role (UM-8); a practice may have any number."""
-        return self._set_manager(token, user_id, grant=True)
 
-    def revoke_user_manager(self, token: str | Secret[str], *, user_id: str) -> User:
-        """Take the User Manager role away from a practice user (UM-8)."""
-        return self._set_manager(token, user_id, grant=False)
+def grant_product(
+    service: Service, token: str | Secret[str], *, user_id: str, product: str
+) -> User:
+    """Grant a product of the user's practice to the user (SB-1).
 
-    def _set_manager(self, token: str | Secret[str], user_id: str, *, grant: bool) -> User:
-        action = Action.GRANT_USER_MANAGER if grant else Action.REVOKE_USER_MANAGER
-        event = "role.granted" if grant else "role.revoked"
-        with self._acting(token, event, target=user_id) as act:
-            user = act.user(user_id)
-            act.require(action, user)
-            roles = user.roles | {Role.USER_MANAGER} if grant else user.roles - {Role.USER_MANAGER}
-            if roles == user.roles:
-                return user
-            user = attrs.evolve(user, roles=roles)
-            act.uow.users.update(user)
-            self._audit(
-                act.uow, event, at=act.now, actor=act.actor, subject=user,
-                role=Role.USER_MANAGER.value,
+    Refused (``product.not_subscribed``) unless the practice subscribes
+    to the product.
+    """
+    name = product_name(product)
+    with acting(service.deps, token, "product.granted", target=user_id) as act:
+        user = act.user(user_id)
+        act.require(Action.GRANT_PRODUCT, user)
+        practice_id = str(user.practice_id)
+        subscribed = {s.product for s in act.uow.subscriptions.list_for_practice(practice_id)}
+        if name not in subscribed:
+            raise InvalidState(
+                "The user's practice does not subscribe to this product.",
+                code="product.not_subscribed",
+            )
+        granted = act.uow.entitlements.grant(
+            Entitlement(user_id=user.id, product=name, granted_at=act.now)
+        )
+        if granted:
+            audit(
+                act.uow, "product.granted", at=act.now, actor=act.actor, subject=user,
+                product=name,
             )  # fmt: skip
-            return user
+        return user
 
-    def edit_practice(
-        self,
-        token: str | Secret[str],
-        *,
-        practice_id: str,
-        name: str | None = None,
-        address: str | None = None,
-        phone: str | None = None,
-    ) -> Practice:
-        """Change a practice's main account information (PF-2, SP-1).
 
-        A field left as None stays as it is. The name cannot be blank; the
-        phone is stored in E.164 form, and a blank one removes it.
-        """
-        region = self._context.settings.verification.default_region
-        with self._acting(token, "practice.edited", target=practice_id) as act:
-            act.require(Action.EDIT_PRACTICE, practice_id=practice_id)
-            practice = _practice(act, practice_id)
-            phone_number = practice.phone
-            if phone is not None:
-                given: object = phone
-                blank = isinstance(given, str) and not given.strip()
-                phone_number = (
-                    "" if blank else parse_phone(phone, kind=PhoneKind.PHONE, region=region).number
-                )
-            updated = attrs.evolve(
-                practice,
-                name=practice.name if name is None else _text(name, "name", required=True),
-                address=practice.address if address is None else _text(address, "address"),
-                phone=phone_number,
+def revoke_product(
+    service: Service, token: str | Secret[str], *, user_id: str, product: str
+) -> User:
+    """Take a product away from a user (SB-1).
+
+    SecureMail that a User Manager pays for is refused
+    (``securemail.paid``): it ends with its purchase, not here.
+    """
+    name = product_name(product)
+    with acting(service.deps, token, "product.revoked", target=user_id) as act:
+        user = act.user(user_id)
+        act.require(Action.REVOKE_PRODUCT, user)
+        if name == SECUREMAIL and act.uow.securemail.active_purchase(user.id) is not None:
+            raise InvalidState(
+                "A User Manager pays for this user's SecureMail: it ends with the purchase.",
+                code="securemail.paid",
             )
-            if updated == practice:
-                return practice
-            act.uow.practices.update(updated)
-            changed = [
-                field
-                for field in ("name", "address", "phone")
-                if getattr(practice, field) != getattr(updated, field)
-            ]
-            self._practice_audit(act, "practice.edited", practice_id, fields=",".join(changed))
-            return updated
-
-    def subscribe_practice(
-        self, token: str | Secret[str], *, practice_id: str, product: str
-    ) -> PracticeSubscription:
-        """Subscribe a practice to a product, so it can be granted to its users (SB-1)."""
-        name = product_name(product)
-        with self._acting(token, "product.subscribed", target=practice_id) as act:
-            act.require(Action.SUBSCRIBE_PRACTICE, practice_id=practice_id)
-            _practice(act, practice_id)
-            subscription = PracticeSubscription(
-                practice_id=practice_id, product=name, subscribed_at=act.now
-            )
-            if act.uow.subscriptions.subscribe(subscription):
-                self._practice_audit(act, "product.subscribed", practice_id, product=name)
-            return next(
-                s for s in act.uow.subscriptions.list_for_practice(practice_id) if s.product == name
-            )
-
-    def grant_product(self, token: str | Secret[str], *, user_id: str, product: str) -> User:
-        """Grant a product of the user's practice to the user (SB-1).
-
-        Refused (``product.not_subscribed``) unless the practice subscribes
-        to the product.
-        """
-        name = product_name(product)
-        with self._acting(token, "product.granted", target=user_id) as act:
-            user = act.user(user_id)
-            act.require(Action.GRANT_PRODUCT, user)
-            practice_id = str(user.practice_id)
-            subscribed = {s.product for s in act.uow.subscriptions.list_for_practice(practice_id)}
-            if name not in subscribed:
-                raise InvalidState(
-                    "The user's practice does not subscribe to this product.",
-                    code="product.not_subscribed",
-                )
-            granted = act.uow.entitlements.grant(
-                Entitlement(user_id=user.id, product=name, granted_at=act.now)
-            )
-            if granted:
-                self._audit(
-                    act.uow, "product.granted", at=act.now, actor=act.actor, subject=user,
-                    product=name,
-                )  # fmt: skip
-            return user
-
-    def revoke_product(self, token: str | Secret[str], *, user_id: str, product: str) -> User:
-        """Take a product away from a user (SB-1).
-
-        SecureMail that a User Manager pays for is refused
-        (``securemail.paid``): it ends with its purchase, not here.
-        """
-        name = product_name(product)
-        with self._acting(token, "product.revoked", target=user_id) as act:
-            user = act.user(user_id)
-            act.require(Action.REVOKE_PRODUCT, user)
-            if name == SECUREMAIL and act.uow.securemail.active_purchase(user.id) is not None:
-                raise InvalidState(
-                    "A User Manager pays for this user's SecureMail: it ends with the purchase.",
-                    code="securemail.paid",
-                )
-            if act.uow.entitlements.revoke(user.id, name):
-                self._audit(
-                    act.uow, "product.revoked", at=act.now, actor=act.actor, subject=user,
-                    product=name,
-                )  # fmt: skip
-            return user
-
-    def deactivate(self, token: str | Secret[str], *, user_id: str) -> User:
-        """Deactivate a practice user: they cannot sign in, and every session ends (LK-6)."""
-        with self._acting(token, "account.deactivated", target=user_id) as act:
-            user = act.user(user_id)
-            act.require(Action.DEACTIVATE, user)
-            if user.deactivated:
-                return user
-            user = attrs.evolve(user, deactivated=True)
-            act.uow.users.update(user)
-            revoked = act.uow.sessions.revoke_all(user.id)
-            self._audit(
-                act.uow, "account.deactivated", at=act.now, actor=act.actor, subject=user,
-                sessions_revoked=str(revoked),
+        if act.uow.entitlements.revoke(user.id, name):
+            audit(
+                act.uow, "product.revoked", at=act.now, actor=act.actor, subject=user,
+                product=name,
             )  # fmt: skip
+        return user
+
+
+def deactivate(service: Service, token: str | Secret[str], *, user_id: str) -> User:
+    """Deactivate a practice user: they cannot sign in, and every session ends (LK-6)."""
+    with acting(service.deps, token, "account.deactivated", target=user_id) as act:
+        user = act.user(user_id)
+        act.require(Action.DEACTIVATE, user)
+        if user.deactivated:
             return user
+        updated = revised(user, deactivated=True)
+        act.uow.users.save(updated, expected_version=user.version)
+        ended = end_sessions(act.uow, user.id)
+        audit(
+            act.uow, "account.deactivated", at=act.now, actor=act.actor, subject=updated,
+            sessions_revoked=str(ended),
+        )  # fmt: skip
+        return updated

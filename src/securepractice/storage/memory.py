@@ -1,31 +1,30 @@
 """The in-memory store: thread-safe, transactional, and public for testing.
 
 `MemoryStorage` keeps every record in dictionaries. A unit of work holds the
-store's one lock from start to end, so units run one at a time and every
-port method is atomic. Writes go to copies of the tables the unit touched;
-only a unit that ends normally swaps its copies in, so a rolled-back unit
-leaves no trace (ST-2). It keeps the same rules as the SQLite store (unique
-emails regardless of case, references that must exist, append-only audit),
-so tests of the flows mean the same thing with either.
+store's one lock from start to end, so units run one at a time. Writes go to
+copies of the tables the unit touched; only a unit that ends normally swaps
+its copies in, so a rolled-back unit leaves no trace (ST-2). It keeps the
+same constraints as the SQLite store (unique keys and emails, references
+that must exist, versions that must match on save, an append-only audit log)
+and no rule of the portal, so tests of the flows mean the same thing with
+either.
 """
 
 from __future__ import annotations
 
-import hmac
 import threading
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import attrs
 
 from securepractice.clock import require_utc
-from securepractice.errors import AlreadyExists, NotFound, StorageError
+from securepractice.errors import AlreadyExists, Conflict, NotFound, StorageError
 from securepractice.records import (
     AuditEvent,
     CardOnFile,
     Challenge,
-    ChallengeState,
     Credential,
     Entitlement,
     Invoice,
@@ -35,10 +34,12 @@ from securepractice.records import (
     Purpose,
     SecureMailPayment,
     SecureMailPurchase,
+    SendLedger,
     Session,
     TermsAcceptance,
     TokenPurpose,
     User,
+    Versioned,
 )
 from securepractice.storage import ports
 from securepractice.storage._unit import TransactionalUnit
@@ -53,7 +54,7 @@ _TABLES = (
     "credentials",
     "sign_in_failures",
     "challenges",
-    "code_sends",
+    "send_ledgers",
     "link_tokens",
     "sessions",
     "terms",
@@ -66,16 +67,21 @@ _TABLES = (
 )
 
 
-def _email_key(email: str) -> str:
-    return email.casefold()
+def _utc(value: object, field: str) -> object:
+    """Return ``value`` with every datetime in it in UTC; refuse a naive one, as SQLite does."""
+    if isinstance(value, datetime):
+        return require_utc(value, field=field)
+    if isinstance(value, tuple):
+        return tuple(_utc(item, field) for item in value)
+    return value
 
 
 def _checked(record: R) -> R:
-    """Return ``record`` with its datetimes in UTC; refuse a naive one, as SQLite does."""
+    """Return ``record`` with its datetimes, also those in tuples, in UTC."""
     times = {
-        field.name: require_utc(value, field=field.name)
+        field.name: _utc(value, field.name)
         for field in attrs.fields(type(record))
-        if isinstance(value := getattr(record, field.name), datetime)
+        if isinstance(value := getattr(record, field.name), (datetime, tuple))
     }
     return attrs.evolve(record, **times)  # type: ignore[misc]
 
@@ -215,27 +221,30 @@ class _Repository:
             raise AlreadyExists("a record with this key exists already", code=code)
         rows[key] = _checked(record)
 
-    def _replace(self, table: str, key: Hashable, record: attrs.AttrsInstance, thing: str) -> None:
-        rows = self._tx.write(table)
-        if key not in rows:
+    def _expect(self, table: str, key: Hashable, expected_version: int, thing: str) -> None:
+        """Raise `NotFound` if ``key`` is not stored, `Conflict` if its version is not expected."""
+        stored: Versioned | None = self._tx.read(table).get(key)
+        if stored is None:
             raise NotFound(f"no such {thing}", code=f"{thing}.not_found")
-        rows[key] = _checked(record)
+        if stored.version != expected_version:
+            raise Conflict(f"the {thing} changed since it was read; nothing was saved")
+
+    def _save(
+        self,
+        table: str,
+        key: Hashable,
+        record: attrs.AttrsInstance,
+        expected_version: int,
+        thing: str,
+    ) -> None:
+        self._expect(table, key, expected_version, thing)
+        self._tx.write(table)[key] = _checked(record)
 
     def _select(
         self, table: str, where: Callable[[Any], bool], order: Callable[[Any], Any] | None = None
     ) -> list[Any]:
         found = [row for row in self._tx.read(table).values() if where(row)]
         return found if order is None else sorted(found, key=order)
-
-    def _evolve_all(
-        self, table: str, records: Iterable[Any], key: Callable[[Any], Hashable], **changes: object
-    ) -> int:
-        rows = self._tx.write(table)
-        count = 0
-        for record in records:
-            rows[key(record)] = attrs.evolve(record, **changes)
-            count += 1
-        return count
 
 
 class _Practices(_Repository):
@@ -246,15 +255,14 @@ class _Practices(_Repository):
         practice: Practice | None = self._tx.read("practices").get(practice_id)
         return practice
 
-    def update(self, practice: Practice) -> None:
-        self._replace("practices", practice.id, practice, "practice")
+    def save(self, practice: Practice, *, expected_version: int) -> None:
+        self._save("practices", practice.id, practice, expected_version, "practice")
 
 
 class _Users(_Repository):
     def _check_email(self, user: User) -> None:
-        key = _email_key(user.email)
         for other in self._tx.read("users").values():
-            if other.id != user.id and _email_key(other.email) == key:
+            if other.id != user.id and other.email == user.email:
                 raise AlreadyExists(
                     "this email address belongs to another user", code="user.email_taken"
                 )
@@ -271,15 +279,14 @@ class _Users(_Repository):
         return user
 
     def get_by_email(self, email: str) -> User | None:
-        key = _email_key(email)
-        found = self._select("users", lambda u: _email_key(u.email) == key)
+        found = self._select("users", lambda u: u.email == email)
         return found[0] if found else None
 
-    def update(self, user: User) -> None:
-        if user.id in self._tx.read("users"):
-            self._check_email(user)
-            self._tx.require("practices", user.practice_id)
-        self._replace("users", user.id, user, "user")
+    def save(self, user: User, *, expected_version: int) -> None:
+        self._expect("users", user.id, expected_version, "user")
+        self._check_email(user)
+        self._tx.require("practices", user.practice_id)
+        self._tx.write("users")[user.id] = _checked(user)
 
     def list_for_practice(self, practice_id: str) -> Sequence[User]:
         return self._select(
@@ -292,9 +299,12 @@ class _Credentials(_Repository):
         credential: Credential | None = self._tx.read("credentials").get(user_id)
         return credential
 
-    def put(self, credential: Credential) -> None:
+    def add(self, credential: Credential) -> None:
         self._tx.require("users", credential.user_id)
-        self._tx.write("credentials")[credential.user_id] = _checked(credential)
+        self._insert("credentials", credential.user_id, credential, "credential.exists")
+
+    def save(self, credential: Credential, *, expected_version: int) -> None:
+        self._save("credentials", credential.user_id, credential, expected_version, "credential")
 
 
 class _SignInFailures(_Repository):
@@ -328,96 +338,54 @@ class _Challenges(_Repository):
         challenge: Challenge | None = self._tx.read("challenges").get(challenge_id)
         return challenge
 
-    def update(self, challenge: Challenge) -> None:
-        self._replace("challenges", challenge.id, challenge, "challenge")
+    def save(self, challenge: Challenge, *, expected_version: int) -> None:
+        self._save("challenges", challenge.id, challenge, expected_version, "challenge")
 
     def latest(self, user_id: str, purpose: Purpose) -> Challenge | None:
+        # A table keeps its insertion order, saves included: the last match was added last.
         found = self._select("challenges", lambda c: c.user_id == user_id and c.purpose is purpose)
-        return max(reversed(found), key=lambda c: c.issued_at, default=None)
-
-    def consume(self, challenge_id: str, *, code_hash: bytes, now: datetime) -> bool:
-        now = require_utc(now)
-        challenge = self.get(challenge_id)
-        if (
-            challenge is None
-            or challenge.state is not ChallengeState.ACTIVE
-            or challenge.code_hash is None
-            or challenge.expires_at <= now
-            or not hmac.compare_digest(challenge.code_hash, code_hash)
-        ):
-            return False
-        self._tx.write("challenges")[challenge_id] = attrs.evolve(
-            challenge, state=ChallengeState.VERIFIED, code_hash=None
-        )
-        return True
-
-    def record_wrong_attempt(self, challenge_id: str, *, limit: int) -> int:
-        challenge = self.get(challenge_id)
-        if challenge is None:
-            raise NotFound("no such challenge", code="challenge.not_found")
-        attempts = challenge.wrong_attempts + 1
-        changed = attrs.evolve(challenge, wrong_attempts=attempts)
-        if attempts >= limit and challenge.state is ChallengeState.ACTIVE:
-            changed = attrs.evolve(changed, state=ChallengeState.VOID, code_hash=None)
-        self._tx.write("challenges")[challenge_id] = changed
-        return attempts
+        return found[-1] if found else None
 
 
 class _CodeSends(_Repository):
-    def record(self, user_id: str, at: datetime) -> None:
-        at = require_utc(at, field="at")
-        self._tx.require("users", user_id)
-        sends = self._tx.write("code_sends")
-        sends[user_id] = (*sends.get(user_id, ()), at)
+    def get(self, user_id: str) -> SendLedger | None:
+        ledger: SendLedger | None = self._tx.read("send_ledgers").get(user_id)
+        return ledger
 
-    def record_within_limit(
-        self, user_id: str, *, at: datetime, since: datetime, limit: int
-    ) -> bool:
-        if len(self.sends_since(user_id, since)) >= limit:
-            return False
-        self.record(user_id, at)
-        return True
+    def add(self, ledger: SendLedger) -> None:
+        self._tx.require("users", ledger.user_id)
+        self._insert("send_ledgers", ledger.user_id, ledger, "send_ledger.exists")
 
-    def sends_since(self, user_id: str, since: datetime) -> Sequence[datetime]:
-        since = require_utc(since, field="since")
-        return sorted(t for t in self._tx.read("code_sends").get(user_id, ()) if t > since)
+    def save(self, ledger: SendLedger, *, expected_version: int) -> None:
+        self._save("send_ledgers", ledger.user_id, ledger, expected_version, "send_ledger")
 
 
 class _LinkTokens(_Repository):
+    def _check_id(self, token: LinkToken) -> None:
+        for other in self._tx.read("link_tokens").values():
+            if other.id == token.id and other.token_hash != token.token_hash:
+                raise AlreadyExists("a link token with this id exists", code="link_token.exists")
+
     def add(self, token: LinkToken) -> None:
         self._tx.require("users", token.user_id)
+        self._check_id(token)
         self._insert("link_tokens", token.token_hash, token, "link_token.exists")
 
     def get(self, token_hash: bytes) -> LinkToken | None:
         token: LinkToken | None = self._tx.read("link_tokens").get(token_hash)
         return token
 
-    def consume(
-        self, token_hash: bytes, *, purpose: TokenPurpose, now: datetime
-    ) -> LinkToken | None:
-        now = require_utc(now)
-        token = self.get(token_hash)
-        if (
-            token is None
-            or token.purpose is not purpose
-            or token.used_at is not None
-            or token.superseded
-            or token.expires_at <= now
-        ):
-            return None
-        used = attrs.evolve(token, used_at=now)
-        self._tx.write("link_tokens")[token_hash] = used
-        return used
+    def save(self, token: LinkToken, *, expected_version: int) -> None:
+        self._expect("link_tokens", token.token_hash, expected_version, "link_token")
+        self._check_id(token)
+        self._tx.write("link_tokens")[token.token_hash] = _checked(token)
 
-    def supersede_all(self, user_id: str, purpose: TokenPurpose) -> int:
-        live = self._select(
+    def list_for_user(self, user_id: str, purpose: TokenPurpose) -> Sequence[LinkToken]:
+        return self._select(
             "link_tokens",
-            lambda t: (
-                t.user_id == user_id and t.purpose is purpose and t.used_at is None
-                and not t.superseded
-            ),
-        )  # fmt: skip
-        return self._evolve_all("link_tokens", live, lambda t: t.token_hash, superseded=True)
+            lambda t: t.user_id == user_id and t.purpose is purpose,
+            lambda t: t.created_at,
+        )
 
 
 class _Sessions(_Repository):
@@ -429,15 +397,11 @@ class _Sessions(_Repository):
         session: Session | None = self._tx.read("sessions").get(token_hash)
         return session
 
-    def update(self, session: Session) -> None:
-        self._replace("sessions", session.token_hash, session, "session")
+    def save(self, session: Session, *, expected_version: int) -> None:
+        self._save("sessions", session.token_hash, session, expected_version, "session")
 
-    def revoke_all(self, user_id: str, *, except_token_hash: bytes | None = None) -> int:
-        live = self._select(
-            "sessions",
-            lambda s: s.user_id == user_id and not s.revoked and s.token_hash != except_token_hash,
-        )
-        return self._evolve_all("sessions", live, lambda s: s.token_hash, revoked=True)
+    def list_for_user(self, user_id: str) -> Sequence[Session]:
+        return self._select("sessions", lambda s: s.user_id == user_id, lambda s: s.created_at)
 
 
 class _AuditLog(_Repository):
@@ -483,9 +447,6 @@ class _Subscriptions(_Repository):
         self._tx.write("subscriptions")[key] = _checked(subscription)
         return True
 
-    def unsubscribe(self, practice_id: str, product: str) -> bool:
-        return _discard(self._tx, "subscriptions", (practice_id, product))
-
     def list_for_practice(self, practice_id: str) -> Sequence[PracticeSubscription]:
         return self._select(
             "subscriptions", lambda s: s.practice_id == practice_id, lambda s: s.product
@@ -502,7 +463,11 @@ class _Entitlements(_Repository):
         return True
 
     def revoke(self, user_id: str, product: str) -> bool:
-        return _discard(self._tx, "entitlements", (user_id, product))
+        key = (user_id, product)
+        if key not in self._tx.read("entitlements"):
+            return False
+        del self._tx.write("entitlements")[key]
+        return True
 
     def list_for_user(self, user_id: str) -> Sequence[Entitlement]:
         return self._select("entitlements", lambda e: e.user_id == user_id, lambda e: e.product)
@@ -517,19 +482,24 @@ class _Cards(_Repository):
         card: CardOnFile | None = self._tx.read("cards").get(user_id)
         return card
 
-    def remove(self, user_id: str) -> bool:
-        return _discard(self._tx, "cards", user_id)
-
 
 class _SecureMailBilling(_Repository):
-    def add_purchase(self, purchase: SecureMailPurchase) -> None:
-        self._tx.require("practices", purchase.practice_id)
-        self._tx.require("users", purchase.payer_id)
-        self._tx.require("users", purchase.account_id)
-        if purchase.ended_at is None and self.active_purchase(purchase.account_id) is not None:
+    def _check_one_active(self, purchase: SecureMailPurchase) -> None:
+        """Refuse a second purchase not yet ended for one account (UM-6): a unique key."""
+        active = self.active_purchase(purchase.account_id)
+        if purchase.ended_at is None and active is not None and active.id != purchase.id:
             raise AlreadyExists(
                 "SecureMail for this account is paid for already", code="securemail.already_paid"
             )
+
+    def _check_references(self, purchase: SecureMailPurchase) -> None:
+        self._tx.require("practices", purchase.practice_id)
+        self._tx.require("users", purchase.payer_id)
+        self._tx.require("users", purchase.account_id)
+
+    def add_purchase(self, purchase: SecureMailPurchase) -> None:
+        self._check_references(purchase)
+        self._check_one_active(purchase)
         self._insert("purchases", purchase.id, purchase, "purchase.exists")
 
     def active_purchase(self, account_id: str) -> SecureMailPurchase | None:
@@ -544,13 +514,11 @@ class _SecureMailBilling(_Repository):
     def purchases_paid_by(self, payer_id: str) -> Sequence[SecureMailPurchase]:
         return self._select("purchases", lambda p: p.payer_id == payer_id, lambda p: p.purchased_at)
 
-    def end_purchase(self, purchase_id: str, at: datetime) -> bool:
-        at = require_utc(at, field="at")
-        purchase = self._tx.read("purchases").get(purchase_id)
-        if purchase is None or purchase.ended_at is not None:
-            return False
-        self._tx.write("purchases")[purchase_id] = attrs.evolve(purchase, ended_at=at)
-        return True
+    def save_purchase(self, purchase: SecureMailPurchase, *, expected_version: int) -> None:
+        self._expect("purchases", purchase.id, expected_version, "purchase")
+        self._check_references(purchase)
+        self._check_one_active(purchase)
+        self._tx.write("purchases")[purchase.id] = _checked(purchase)
 
     def add_payment(self, payment: SecureMailPayment) -> None:
         self._tx.require("purchases", payment.purchase_id)
@@ -565,10 +533,3 @@ class _SecureMailBilling(_Repository):
 
     def invoices_for(self, account_id: str) -> Sequence[Invoice]:
         return self._select("invoices", lambda i: i.account_id == account_id, lambda i: i.issued_at)
-
-
-def _discard(transaction: _Transaction, table: str, key: Hashable) -> bool:
-    if key not in transaction.read(table):
-        return False
-    del transaction.write(table)[key]
-    return True

@@ -168,8 +168,93 @@ def _v2_billing(strict: bool) -> list[str]:
     ]
 
 
+def _rebuild(name: str, columns: str, copied: str, selected: str, *, strict: bool) -> list[str]:
+    """Make table ``name`` anew with ``columns``, keeping its rows and their rowids.
+
+    SQLite cannot drop a column constraint, so the table is made under a new
+    name, filled, and renamed (SQLite's documented procedure; `migrate` turns
+    reference checks off meanwhile and checks every reference before commit).
+    """
+    return [
+        _table(f"{name}_new", columns, strict=strict),
+        (
+            f"INSERT INTO {name}_new (rowid, {copied}, extra) "  # noqa: S608 - names from code
+            f"SELECT rowid, {selected}, extra FROM {name}"
+        ),
+        f"DROP TABLE {name}",
+        f"ALTER TABLE {name}_new RENAME TO {name}",
+    ]
+
+
+def _v3_versions(strict: bool) -> list[str]:
+    """Versions for saves over the version read, flow ids, exact emails, per-user send ledgers.
+
+    Every record with a life cycle gets a ``version`` column (a challenge's
+    moves out of ``extra``). Users are keyed by their email exactly as
+    stored, with no case folding of the store's own (ID-2). Link tokens get
+    an ``id``, a random one for existing rows; challenges a ``flow_id``, NULL
+    for existing rows. The code-send rows become one ledger per user, its
+    send times oldest first (VF-8).
+    """
+    version = "version INTEGER NOT NULL DEFAULT 0"
+    user = "user_id TEXT NOT NULL REFERENCES users(id)"
+    user_fields = (
+        "id, practice_id, email, first_name, last_name, phones, time_zone, ada_number, "
+        "specialties, roles, status, two_step_enabled, locked, deactivated, created_at"
+    )
+    token_fields = "token_hash, user_id, purpose, created_at, expires_at, used_at, superseded"
+    return [
+        *(
+            f"ALTER TABLE {table} ADD COLUMN {version}"
+            for table in ("practices", "credentials", "challenges", "sessions", "purchases")
+        ),
+        "ALTER TABLE challenges ADD COLUMN flow_id TEXT",
+        (
+            "UPDATE challenges SET version = coalesce(json_extract(extra, '$.version'), 0), "
+            "extra = json_remove(extra, '$.version')"
+        ),
+        "DROP INDEX challenges_by_user",
+        "CREATE INDEX challenges_by_user ON challenges(user_id, purpose)",
+        *_rebuild(
+            "users",
+            "id TEXT PRIMARY KEY, practice_id TEXT REFERENCES practices(id), "
+            "email TEXT NOT NULL UNIQUE, first_name TEXT NOT NULL, last_name TEXT NOT NULL, "
+            "phones TEXT NOT NULL, time_zone TEXT, ada_number TEXT, specialties TEXT NOT NULL, "
+            "roles TEXT NOT NULL, status TEXT NOT NULL, two_step_enabled INTEGER NOT NULL, "
+            f"locked INTEGER NOT NULL, deactivated INTEGER NOT NULL, created_at TEXT NOT NULL, "
+            f"{version}",
+            user_fields,
+            user_fields,
+            strict=strict,
+        ),
+        "CREATE INDEX users_by_practice ON users(practice_id, email)",
+        *_rebuild(
+            "link_tokens",
+            f"id TEXT NOT NULL UNIQUE, token_hash BLOB PRIMARY KEY, {user}, "
+            "purpose TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, "
+            f"used_at TEXT, superseded INTEGER NOT NULL, {version}",
+            f"id, {token_fields}",
+            f"lower(hex(randomblob(16))), {token_fields}",
+            strict=strict,
+        ),
+        "CREATE INDEX link_tokens_by_user ON link_tokens(user_id, purpose, created_at)",
+        _table(
+            "send_ledgers",
+            f"user_id TEXT PRIMARY KEY REFERENCES users(id), sends TEXT NOT NULL, {version}",
+            strict=strict,
+        ),
+        # A window's frame is in its ORDER BY order, so each array lists the sends oldest first.
+        (
+            "INSERT INTO send_ledgers (user_id, sends) SELECT DISTINCT user_id, "
+            "json_group_array(at) OVER (PARTITION BY user_id ORDER BY at, rowid "
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) FROM code_sends"
+        ),
+        "DROP TABLE code_sends",
+    ]
+
+
 #: The steps, in order; step ``n`` (from 1) takes a database from version n-1 to n.
-MIGRATIONS: tuple[Callable[[bool], Sequence[str]], ...] = (_v1_accounts, _v2_billing)
+MIGRATIONS: tuple[Callable[[bool], Sequence[str]], ...] = (_v1_accounts, _v2_billing, _v3_versions)
 LATEST_VERSION = len(MIGRATIONS)
 
 
@@ -188,6 +273,21 @@ def _refuse_newer(version: int) -> None:
         )
 
 
+def _apply(connection: sqlite3.Connection, version: int, target: int, *, strict: bool) -> None:
+    """Run the steps from ``version`` to ``target``, then check every reference."""
+    for step in MIGRATIONS[version:target]:
+        for statement in step(strict):
+            connection.execute(statement)
+    if connection.execute("PRAGMA foreign_key_check").fetchone() is not None:
+        raise StorageError(
+            "migrating the database would leave a record that refers to a missing one; "
+            "nothing was changed",
+            code="storage.migration_failed",
+        )
+    # PRAGMA takes no parameters; ``target`` is an int of this module's own.
+    connection.execute(f"PRAGMA user_version = {int(target)}")
+
+
 def migrate(
     connection: sqlite3.Connection, *, target: int = LATEST_VERSION, strict: bool | None = None
 ) -> int:
@@ -195,7 +295,10 @@ def migrate(
 
     ``connection`` must be in autocommit mode (``isolation_level=None``).
     ``strict`` defaults to whether this SQLite supports ``STRICT`` tables.
-    Raises `StorageError` (``storage.schema_too_new``) for a newer database.
+    Reference checks are off while the steps run, so that a step can make a
+    table anew, and every reference is checked before the commit. Raises
+    `StorageError`: ``storage.schema_too_new`` for a newer database,
+    ``storage.migration_failed`` if the steps would leave a broken reference.
     """
     if strict is None:
         strict = sqlite3.sqlite_version_info >= STRICT_MINIMUM
@@ -203,19 +306,21 @@ def migrate(
     _refuse_newer(version)
     if version >= target:
         return version
-    connection.execute("BEGIN IMMEDIATE")
+    enforced = int(connection.execute("PRAGMA foreign_keys").fetchone()[0])
+    # This PRAGMA takes effect only outside a transaction.
+    connection.execute("PRAGMA foreign_keys = OFF")
     try:
-        version = schema_version(connection)
-        _refuse_newer(version)
-        for step in MIGRATIONS[version:target]:
-            for statement in step(strict):
-                connection.execute(statement)
-        if version < target:
-            # PRAGMA takes no parameters; ``target`` is an int of this module's own.
-            connection.execute(f"PRAGMA user_version = {int(target)}")
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            version = schema_version(connection)
+            _refuse_newer(version)
+            if version < target:
+                _apply(connection, version, target, strict=strict)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+    finally:
+        connection.execute(f"PRAGMA foreign_keys = {enforced}")
     return max(version, target)

@@ -1,21 +1,27 @@
-"""The storage ports: one small protocol per thing the flows need (ST-1).
+"""The storage ports: one small protocol per kind of record the flows keep (ST-1).
 
 A service takes a `Storage`, opens one `UnitOfWork` per user action, and
 reaches every repository through it. The unit commits when its ``with``
 block ends normally and rolls everything back when it raises (ST-2), so a
 step persists completely or not at all.
 
-Every write that must be exact under concurrency is one port method, done
-atomically by the adapter, never a read-modify-write in the service:
-`SignInFailures.increment` (LK-4), `LinkTokens.consume` and
-`Challenges.consume` (RS-5), `Challenges.record_wrong_attempt` (VF-7) and
-`CodeSends.record_within_limit` (VF-8).
+The store remembers; it never decides. A record with a life cycle is read
+with ``get``, changed by a pure transition of the core (which returns it
+with the next ``version``), and written back with
+``save(record, expected_version=...)``: the store writes it only if the
+stored version is still the one the change was computed from, and raises
+`~securepractice.errors.Conflict` otherwise. That is exact under any
+concurrency on any engine, without assuming units run one at a time. The one
+other primitive is the atomic counter `SignInFailures.increment`, taken
+before argon2 runs (LK-4).
 
-Writing an adapter needs no inheritance: a class with these methods is one.
+Writing an adapter needs no inheritance: a class with these methods is one,
+and ``securepractice.testing`` holds the contract suite that proves it.
 Errors are the library's own: `~securepractice.errors.AlreadyExists` for a
-duplicate, `~securepractice.errors.NotFound` for an update of a missing
-record or a reference to one, and `~securepractice.errors.StorageError` for
-anything the store itself could not do. All datetimes are timezone-aware.
+duplicate, `~securepractice.errors.NotFound` for a save of a missing record
+or a reference to one, `~securepractice.errors.Conflict` for a save over a
+moved version, and `~securepractice.errors.StorageError` for anything the
+store itself could not do. All datetimes are timezone-aware.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from securepractice.records import (
     Purpose,
     SecureMailPayment,
     SecureMailPurchase,
+    SendLedger,
     Session,
     TermsAcceptance,
     TokenPurpose,
@@ -77,20 +84,28 @@ class Practices(Protocol):
         """Return the practice with this id, or None."""
         ...
 
-    def update(self, practice: Practice) -> None:
-        """Replace the stored practice of the same id; `NotFound` if there is none."""
+    def save(self, practice: Practice, *, expected_version: int) -> None:
+        """Replace the stored practice if its version is ``expected_version``.
+
+        `NotFound` if there is none, `Conflict` if its version moved.
+        """
         ...
 
 
 class Users(Protocol):
-    """Users: email as the unique username, profile, roles, status and flags (ID-1..ID-3)."""
+    """Users: email as the unique username, profile, roles, status and flags (ID-1..ID-3).
+
+    A user's ``email`` is what `~securepractice.policy.identity.normalize_email`
+    returns, and the store keys on it exactly, with no folding of its own:
+    two emails are one user exactly when the core says they are equal (ID-2).
+    """
 
     def add(self, user: User) -> None:
         """Store a new user.
 
         Raises `AlreadyExists` with code ``user.email_taken`` when another user
-        has the same email, compared case-insensitively (ID-2), ``user.exists``
-        when the id is taken, and `NotFound` when its practice does not exist.
+        has the same email, ``user.exists`` when the id is taken, and
+        `NotFound` when its practice does not exist.
         """
         ...
 
@@ -99,14 +114,14 @@ class Users(Protocol):
         ...
 
     def get_by_email(self, email: str) -> User | None:
-        """Return the user whose email equals ``email`` case-insensitively, or None."""
+        """Return the user whose email is exactly ``email`` (a normalised email), or None."""
         ...
 
-    def update(self, user: User) -> None:
-        """Replace the stored user of the same id.
+    def save(self, user: User, *, expected_version: int) -> None:
+        """Replace the stored user if its version is ``expected_version``.
 
-        `NotFound` if there is none; `AlreadyExists` (``user.email_taken``)
-        when the new email is another user's.
+        `NotFound` if there is none, `Conflict` if its version moved, and
+        `AlreadyExists` (``user.email_taken``) when the new email is another user's.
         """
         ...
 
@@ -122,13 +137,24 @@ class Credentials(Protocol):
         """Return the user's credential, or None before a password was ever set."""
         ...
 
-    def put(self, credential: Credential) -> None:
-        """Store the user's credential, replacing the previous one."""
+    def add(self, credential: Credential) -> None:
+        """Store the user's first credential; `AlreadyExists` (``credential.exists``) if one is."""
+        ...
+
+    def save(self, credential: Credential, *, expected_version: int) -> None:
+        """Replace the user's credential if its version is ``expected_version``.
+
+        `NotFound` if there is none, `Conflict` if its version moved.
+        """
         ...
 
 
 class SignInFailures(Protocol):
-    """Consecutive failed sign-ins per user, exact under concurrency (LK-1..LK-4)."""
+    """Consecutive failed sign-ins per user, exact under concurrency (LK-1..LK-4).
+
+    A counter, not a record: it is counted before the password is checked,
+    so it cannot wait for a version-checked save.
+    """
 
     def increment(self, user_id: str) -> int:
         """Add one failure atomically and return the new count (LK-4)."""
@@ -152,7 +178,11 @@ class SignInFailures(Protocol):
 
 
 class Challenges(Protocol):
-    """Two-step verifications and their current code hash (VF-4..VF-7, VF-10)."""
+    """Two-step verifications and their current code hash (VF-4..VF-7, VF-10).
+
+    `securepractice.verification.codes` decides every change; the store
+    keeps what it returns.
+    """
 
     def add(self, challenge: Challenge) -> None:
         """Store a new verification; `AlreadyExists` (``challenge.exists``) if its id is taken."""
@@ -162,83 +192,64 @@ class Challenges(Protocol):
         """Return the verification with this id, or None."""
         ...
 
-    def update(self, challenge: Challenge) -> None:
-        """Replace the stored verification (a new code, a new method, void); `NotFound` if none."""
+    def save(self, challenge: Challenge, *, expected_version: int) -> None:
+        """Replace the stored verification if its version is ``expected_version``.
+
+        `NotFound` if there is none, `Conflict` if its version moved: of
+        simultaneous entries of one code, exactly one is saved (RS-5, VF-7).
+        """
         ...
 
     def latest(self, user_id: str, purpose: Purpose) -> Challenge | None:
-        """Return the user's most recently issued verification for ``purpose``, or None."""
-        ...
-
-    def consume(self, challenge_id: str, *, code_hash: bytes, now: datetime) -> bool:
-        """Mark the verification verified if ``code_hash`` is its current code's hash.
-
-        Succeeds only while the verification is active and its code has not
-        expired at ``now``; then its code stops working. The hashes are
-        compared in constant time. Of simultaneous calls, at most one
-        returns True (RS-5).
-        """
-        ...
-
-    def record_wrong_attempt(self, challenge_id: str, *, limit: int) -> int:
-        """Count one wrong code atomically and return the new count (VF-7).
-
-        When the count reaches ``limit`` the verification becomes void and
-        its code stops working. `NotFound` if there is no such verification.
-        """
+        """Return the verification of the user and ``purpose`` added last, or None."""
         ...
 
 
 class CodeSends(Protocol):
-    """When codes were sent to each user, for the send limit (VF-8)."""
+    """Each user's ledger of recent code sends, for the send limit (VF-8)."""
 
-    def record(self, user_id: str, at: datetime) -> None:
-        """Record that a code was sent to the user at ``at``."""
+    def get(self, user_id: str) -> SendLedger | None:
+        """Return the user's ledger, or None before their first send."""
         ...
 
-    def record_within_limit(
-        self, user_id: str, *, at: datetime, since: datetime, limit: int
-    ) -> bool:
-        """Record a send at ``at`` only if fewer than ``limit`` were sent after ``since``.
-
-        The check and the write are one atomic step; returns whether the
-        send was recorded (and so may go ahead).
-        """
+    def add(self, ledger: SendLedger) -> None:
+        """Store a user's first ledger; `AlreadyExists` (``send_ledger.exists``) if one is."""
         ...
 
-    def sends_since(self, user_id: str, since: datetime) -> Sequence[datetime]:
-        """Return the send times after ``since``, oldest first.
+    def save(self, ledger: SendLedger, *, expected_version: int) -> None:
+        """Replace the user's ledger if its version is ``expected_version``.
 
-        A send exactly at ``since`` is not returned: with ``since`` the start
-        of the send window, it has just left the window (VF-8).
+        `NotFound` if there is none, `Conflict` if its version moved: two
+        simultaneous sends cannot both take the last place under the limit.
         """
         ...
 
 
 class LinkTokens(Protocol):
-    """E-mailed link tokens, kept by their hash (RG-1, RG-4, RG-6, RS-1, RS-3)."""
+    """E-mailed link tokens, kept by their hash (RG-1, RG-4, RG-6, RS-1, RS-3).
+
+    `securepractice.verification.tokens` decides whether a token is usable,
+    uses it up and supersedes it; the store keeps what it returns.
+    """
 
     def add(self, token: LinkToken) -> None:
-        """Store a new token; `AlreadyExists` (``link_token.exists``) if its hash is taken."""
+        """Store a new token; `AlreadyExists` (``link_token.exists``) if its hash or id is taken."""
         ...
 
     def get(self, token_hash: bytes) -> LinkToken | None:
         """Return the token with this hash, or None."""
         ...
 
-    def consume(
-        self, token_hash: bytes, *, purpose: TokenPurpose, now: datetime
-    ) -> LinkToken | None:
-        """Use the token up, once (RS-5).
+    def save(self, token: LinkToken, *, expected_version: int) -> None:
+        """Replace the stored token if its version is ``expected_version``.
 
-        Succeeds only if the token exists for ``purpose``, is unused, not
-        superseded and unexpired at ``now``; returns the used token, or None.
-        Of simultaneous calls, exactly one succeeds.
+        `NotFound` if there is none, `Conflict` if its version moved: of
+        simultaneous uses of one link, exactly one is saved (RS-5).
         """
         ...
 
-    def supersede_all(self, user_id: str, purpose: TokenPurpose) -> int:
-        """Supersede every unused token of the user for ``purpose``; return how many (RG-4)."""
+    def list_for_user(self, user_id: str, purpose: TokenPurpose) -> Sequence[LinkToken]:
+        """Return every token of the user for ``purpose``, oldest first."""
         ...
 
 
@@ -253,12 +264,15 @@ class Sessions(Protocol):
         """Return the session with this token hash, or None."""
         ...
 
-    def update(self, session: Session) -> None:
-        """Replace the stored session (activity, revocation); `NotFound` if there is none."""
+    def save(self, session: Session, *, expected_version: int) -> None:
+        """Replace the stored session if its version is ``expected_version``.
+
+        `NotFound` if there is none, `Conflict` if its version moved.
+        """
         ...
 
-    def revoke_all(self, user_id: str, *, except_token_hash: bytes | None = None) -> int:
-        """Revoke every live session of the user but the one given; return how many (LK-6)."""
+    def list_for_user(self, user_id: str) -> Sequence[Session]:
+        """Return every session of the user, oldest first."""
         ...
 
 
@@ -299,10 +313,6 @@ class Subscriptions(Protocol):
         """Record the subscription; return False if the practice already had the product."""
         ...
 
-    def unsubscribe(self, practice_id: str, product: str) -> bool:
-        """End the subscription; return whether there was one."""
-        ...
-
     def list_for_practice(self, practice_id: str) -> Sequence[PracticeSubscription]:
         """Return the practice's subscriptions, ordered by product."""
         ...
@@ -335,10 +345,6 @@ class Cards(Protocol):
         """Return the user's card, or None."""
         ...
 
-    def remove(self, user_id: str) -> bool:
-        """Remove the user's card; return whether there was one."""
-        ...
-
 
 class SecureMailBilling(Protocol):
     """SecureMail purchases, payments and invoices, in integer cents (UM-6, UM-7)."""
@@ -352,7 +358,7 @@ class SecureMailBilling(Protocol):
         ...
 
     def active_purchase(self, account_id: str) -> SecureMailPurchase | None:
-        """Return the account's active purchase, or None."""
+        """Return the account's purchase whose ``ended_at`` is None, or None."""
         ...
 
     def active_purchases(self) -> Sequence[SecureMailPurchase]:
@@ -363,8 +369,11 @@ class SecureMailBilling(Protocol):
         """Return every purchase the user pays or paid for, oldest first."""
         ...
 
-    def end_purchase(self, purchase_id: str, at: datetime) -> bool:
-        """End an active purchase at ``at``; return whether one was active."""
+    def save_purchase(self, purchase: SecureMailPurchase, *, expected_version: int) -> None:
+        """Replace the stored purchase if its version is ``expected_version``.
+
+        `NotFound` if there is none, `Conflict` if its version moved.
+        """
         ...
 
     def add_payment(self, payment: SecureMailPayment) -> None:

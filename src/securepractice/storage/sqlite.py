@@ -3,10 +3,12 @@
 `SQLiteStorage` opens a database file, migrates its schema forward (ST-3)
 and gives each thread its own connection. Every unit of work starts with
 ``BEGIN IMMEDIATE``, so concurrent writers queue on the database's write
-lock (up to ``busy_timeout``) instead of failing half way; the atomic port
-methods are single statements (``UPDATE ... RETURNING``, ``INSERT ... ON
-CONFLICT ... RETURNING``) or run under that lock. The journal is WAL, and
-``synchronous=FULL`` by default: a committed unit survives a power cut.
+lock (up to ``busy_timeout``) instead of failing half way. A save is one
+``UPDATE ... WHERE <key> AND version = ?``: it writes only over the version
+the change was computed from, and the sign-in counter is one ``INSERT ...
+ON CONFLICT ... RETURNING``. No rule of the portal is in SQL: the core
+decides, the store remembers. The journal is WAL, and ``synchronous=FULL``
+by default: a committed unit survives a power cut.
 
 Every `sqlite3` error is turned into the library's own at this boundary:
 `~securepractice.errors.StorageError` with a code that says what happened
@@ -16,12 +18,11 @@ from the original. Nothing connects until a `SQLiteStorage` is built.
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,12 +31,11 @@ from urllib.parse import quote
 
 import attrs
 
-from securepractice.errors import AlreadyExists, InvalidInput, NotFound, StorageError
+from securepractice.errors import AlreadyExists, Conflict, InvalidInput, NotFound, StorageError
 from securepractice.records import (
     AuditEvent,
     CardOnFile,
     Challenge,
-    ChallengeState,
     Credential,
     Entitlement,
     Invoice,
@@ -45,6 +45,7 @@ from securepractice.records import (
     Purpose,
     SecureMailPayment,
     SecureMailPurchase,
+    SendLedger,
     Session,
     TermsAcceptance,
     TokenPurpose,
@@ -111,13 +112,16 @@ def _translated() -> Iterator[None]:
 
 @attrs.frozen
 class _Table(Generic[R]):
-    """How one record type maps to one table: a column per field it has, JSON for the rest."""
+    """How one record type maps to one table: a column per field it has, JSON for the rest.
+
+    ``thing`` names a record of the table in errors (``<thing>.not_found``).
+    """
 
     name: str
     record: type[R]
     key: tuple[str, ...]
     columns: frozenset[str]
-    derived: Mapping[str, Callable[[R], object]] = attrs.field(factory=dict)
+    thing: str = "record"
 
     def values(self, record: R) -> dict[str, object]:
         """Return the row for ``record``: column name to SQL value."""
@@ -129,8 +133,6 @@ class _Table(Generic[R]):
                 row[name] = to_column(value, kind, field=name)
             else:
                 extra[name] = to_json(value, kind, field=name)
-        for name, derive in self.derived.items():
-            row[name] = derive(record)
         row["extra"] = json.dumps(extra, separators=(",", ":"))
         return row
 
@@ -152,51 +154,49 @@ class _Table(Generic[R]):
             ) from error
 
 
-def _email_key(user: User) -> str:
-    return user.email.casefold()
-
-
 class _Schema:
     """The tables of an open database, read from the database itself after migration."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
-        def table(
-            name: str,
-            record: type[R],
-            key: tuple[str, ...],
-            derived: Mapping[str, Callable[[R], object]] | None = None,
-        ) -> _Table[R]:
+        def table(name: str, record: type[R], key: tuple[str, ...], thing: str) -> _Table[R]:
             info = connection.execute("SELECT name FROM pragma_table_info(?)", (name,))
-            columns = frozenset(row[0] for row in info) - {"extra", *(derived or {})}
-            return _Table(name, record, key, columns, derived or {})
+            columns = frozenset(row[0] for row in info) - {"extra"}
+            return _Table(name, record, key, columns, thing)
 
-        self.practices = table("practices", Practice, ("id",))
-        self.users = table("users", User, ("id",), {"email_key": _email_key})
-        self.credentials = table("credentials", Credential, ("user_id",))
-        self.challenges = table("challenges", Challenge, ("id",))
-        self.link_tokens = table("link_tokens", LinkToken, ("token_hash",))
-        self.sessions = table("sessions", Session, ("token_hash",))
-        self.audit = table("audit_events", AuditEvent, ("id",))
-        self.terms = table("terms", TermsAcceptance, ("user_id", "version"))
-        self.entitlements = table("entitlements", Entitlement, ("user_id", "product"))
-        self.subscriptions = table(
-            "subscriptions", PracticeSubscription, ("practice_id", "product")
+        self.practices = table("practices", Practice, ("id",), "practice")
+        self.users = table("users", User, ("id",), "user")
+        self.credentials = table("credentials", Credential, ("user_id",), "credential")
+        self.challenges = table("challenges", Challenge, ("id",), "challenge")
+        self.send_ledgers = table("send_ledgers", SendLedger, ("user_id",), "send_ledger")
+        self.link_tokens = table("link_tokens", LinkToken, ("token_hash",), "link_token")
+        self.sessions = table("sessions", Session, ("token_hash",), "session")
+        self.audit = table("audit_events", AuditEvent, ("id",), "audit_event")
+        self.terms = table("terms", TermsAcceptance, ("user_id", "version"), "terms")
+        self.entitlements = table(
+            "entitlements", Entitlement, ("user_id", "product"), "entitlement"
         )
-        self.cards = table("cards", CardOnFile, ("user_id",))
-        self.purchases = table("purchases", SecureMailPurchase, ("id",))
-        self.payments = table("payments", SecureMailPayment, ("id",))
-        self.invoices = table("invoices", Invoice, ("id",))
+        self.subscriptions = table(
+            "subscriptions", PracticeSubscription, ("practice_id", "product"), "subscription"
+        )
+        self.cards = table("cards", CardOnFile, ("user_id",), "card")
+        self.purchases = table("purchases", SecureMailPurchase, ("id",), "purchase")
+        self.payments = table("payments", SecureMailPayment, ("id",), "payment")
+        self.invoices = table("invoices", Invoice, ("id",), "invoice")
 
 
 class SQLiteStorage:
     """A store in one SQLite database file, safe to share between threads.
 
-    ``synchronous`` is SQLite's durability setting (``FULL`` by default:
-    durability first; ``NORMAL`` is faster and may lose the last units on a
-    power cut, never corrupt). ``busy_timeout`` is how long a unit waits for
-    another connection's write lock before failing with ``storage.busy``.
-    ``read_only`` opens the file with ``mode=ro``: reads work, writes fail with
-    ``storage.read_only``. Opening migrates the schema forward (ST-3).
+    ``synchronous`` is SQLite's durability setting, in any case: ``FULL``
+    (the default, for production: a committed unit survives a power cut),
+    ``EXTRA`` (FULL and more), ``NORMAL`` (faster; a power cut may lose the
+    last units, never corrupt the file) or ``OFF`` (fastest; a crash of the
+    machine may corrupt the file: only for tests that do not test
+    durability); anything else is `InvalidInput`. ``busy_timeout`` is how
+    long a unit waits for another connection's write lock before failing
+    with ``storage.busy``. ``read_only`` opens the file with ``mode=ro``:
+    reads work, writes fail with ``storage.read_only``. Opening migrates the
+    schema forward (ST-3).
     """
 
     def __init__(
@@ -382,20 +382,31 @@ class _Database:
             list(row.values()),
         )
 
-    def update(self, table: _Table[R], record: R, conflicts: Conflicts | None = None) -> None:
+    def save(
+        self,
+        table: _Table[R],
+        record: R,
+        expected_version: int,
+        conflicts: Conflicts | None = None,
+    ) -> None:
+        """Replace the row of ``record``'s key if its version is ``expected_version``.
+
+        `NotFound` if there is no such row, `Conflict` if its version moved.
+        """
         row = table.values(record)
         changes = ", ".join(f"{name} = ?" for name in row if name not in table.key)
         where = " AND ".join(f"{name} = ?" for name in table.key)
-        parameters = [v for n, v in row.items() if n not in table.key]
-        parameters += [row[name] for name in table.key]
+        keys = [row[name] for name in table.key]
         cursor = self.execute(
-            f"UPDATE {table.name} SET {changes} WHERE {where}",  # noqa: S608
-            parameters,
+            f"UPDATE {table.name} SET {changes} WHERE {where} AND version = ?",  # noqa: S608
+            [*(v for n, v in row.items() if n not in table.key), *keys, expected_version],
             on_conflict=conflicts,
         )
-        if cursor.rowcount == 0:
-            thing = table.record.__name__.lower()
-            raise NotFound(f"no such {thing}", code=f"{thing}.not_found")
+        if cursor.rowcount == 1:
+            return
+        if self.execute(f"SELECT 1 FROM {table.name} WHERE {where}", keys).fetchone() is None:  # noqa: S608
+            raise NotFound(f"no such {table.thing}", code=f"{table.thing}.not_found")
+        raise Conflict(f"the {table.thing} changed since it was read; nothing was saved")
 
     def one(self, table: _Table[R], where: str, parameters: Sequence[object]) -> R | None:
         cursor = self.execute(f"SELECT * FROM {table.name} WHERE {where}", parameters)  # noqa: S608
@@ -445,8 +456,8 @@ class _Practices(_Repository):
     def get(self, practice_id: str) -> Practice | None:
         return self._db.one(self._schema.practices, "id = ?", (practice_id,))
 
-    def update(self, practice: Practice) -> None:
-        self._db.update(self._schema.practices, practice)
+    def save(self, practice: Practice, *, expected_version: int) -> None:
+        self._db.save(self._schema.practices, practice, expected_version)
 
 
 _USER_CONFLICTS: Conflicts = {
@@ -463,14 +474,14 @@ class _Users(_Repository):
         return self._db.one(self._schema.users, "id = ?", (user_id,))
 
     def get_by_email(self, email: str) -> User | None:
-        return self._db.one(self._schema.users, "email_key = ?", (email.casefold(),))
+        return self._db.one(self._schema.users, "email = ?", (email,))
 
-    def update(self, user: User) -> None:
-        self._db.update(self._schema.users, user, _USER_CONFLICTS)
+    def save(self, user: User, *, expected_version: int) -> None:
+        self._db.save(self._schema.users, user, expected_version, _USER_CONFLICTS)
 
     def list_for_practice(self, practice_id: str) -> Sequence[User]:
         return self._db.many(
-            self._schema.users, "practice_id = ? ORDER BY email_key, id", (practice_id,)
+            self._schema.users, "practice_id = ? ORDER BY email, id", (practice_id,)
         )
 
 
@@ -478,8 +489,13 @@ class _Credentials(_Repository):
     def get(self, user_id: str) -> Credential | None:
         return self._db.one(self._schema.credentials, "user_id = ?", (user_id,))
 
-    def put(self, credential: Credential) -> None:
-        self._db.upsert(self._schema.credentials, credential)
+    def add(self, credential: Credential) -> None:
+        self._db.insert(
+            self._schema.credentials, credential, _exists("credential.exists", "credentials")
+        )
+
+    def save(self, credential: Credential, *, expected_version: int) -> None:
+        self._db.save(self._schema.credentials, credential, expected_version)
 
 
 class _SignInFailures(_Repository):
@@ -510,9 +526,6 @@ class _SignInFailures(_Repository):
         return 0 if row is None else int(row[0])
 
 
-_ACTIVE = ChallengeState.ACTIVE.value
-
-
 class _Challenges(_Repository):
     def add(self, challenge: Challenge) -> None:
         self._db.insert(
@@ -522,95 +535,50 @@ class _Challenges(_Repository):
     def get(self, challenge_id: str) -> Challenge | None:
         return self._db.one(self._schema.challenges, "id = ?", (challenge_id,))
 
-    def update(self, challenge: Challenge) -> None:
-        self._db.update(self._schema.challenges, challenge)
+    def save(self, challenge: Challenge, *, expected_version: int) -> None:
+        self._db.save(self._schema.challenges, challenge, expected_version)
 
     def latest(self, user_id: str, purpose: Purpose) -> Challenge | None:
+        # Challenges are never deleted, so the largest rowid is the one added last.
         return self._db.one(
             self._schema.challenges,
-            "user_id = ? AND purpose = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1",
+            "user_id = ? AND purpose = ? ORDER BY rowid DESC LIMIT 1",
             (user_id, purpose.value),
         )
 
-    def consume(self, challenge_id: str, *, code_hash: bytes, now: datetime) -> bool:
-        # The unit holds the write lock (BEGIN IMMEDIATE), so this read and the
-        # update below are one atomic step; the hash is compared in constant time.
-        row = self._db.execute(
-            "SELECT code_hash FROM challenges WHERE id = ? AND state = ? AND expires_at > ?",
-            (challenge_id, _ACTIVE, time_text(now)),
-        ).fetchone()
-        if row is None or row[0] is None or not hmac.compare_digest(bytes(row[0]), code_hash):
-            return False
-        cursor = self._db.execute(
-            "UPDATE challenges SET state = ?, code_hash = NULL WHERE id = ? AND state = ?",
-            (ChallengeState.VERIFIED.value, challenge_id, _ACTIVE),
-        )
-        return cursor.rowcount == 1
-
-    def record_wrong_attempt(self, challenge_id: str, *, limit: int) -> int:
-        row = self._db.execute(
-            "UPDATE challenges SET wrong_attempts = wrong_attempts + 1, "
-            "state = CASE WHEN wrong_attempts + 1 >= ? AND state = ? THEN ? ELSE state END, "
-            "code_hash = CASE WHEN wrong_attempts + 1 >= ? AND state = ? "
-            "THEN NULL ELSE code_hash END WHERE id = ? RETURNING wrong_attempts",
-            (limit, _ACTIVE, ChallengeState.VOID.value, limit, _ACTIVE, challenge_id),
-        ).fetchone()
-        if row is None:
-            raise NotFound("no such challenge", code="challenge.not_found")
-        return int(row[0])
-
 
 class _CodeSends(_Repository):
-    def record(self, user_id: str, at: datetime) -> None:
-        self._db.execute(
-            "INSERT INTO code_sends (user_id, at) VALUES (?, ?)",
-            (user_id, time_text(at, field="at")),
+    def get(self, user_id: str) -> SendLedger | None:
+        return self._db.one(self._schema.send_ledgers, "user_id = ?", (user_id,))
+
+    def add(self, ledger: SendLedger) -> None:
+        self._db.insert(
+            self._schema.send_ledgers, ledger, _exists("send_ledger.exists", "send_ledgers")
         )
 
-    def record_within_limit(
-        self, user_id: str, *, at: datetime, since: datetime, limit: int
-    ) -> bool:
-        cursor = self._db.execute(
-            "INSERT INTO code_sends (user_id, at) SELECT ?, ? WHERE "
-            "(SELECT count(*) FROM code_sends WHERE user_id = ? AND at > ?) < ?",
-            (user_id, time_text(at, field="at"), user_id, time_text(since, field="since"), limit),
-        )
-        return cursor.rowcount == 1
+    def save(self, ledger: SendLedger, *, expected_version: int) -> None:
+        self._db.save(self._schema.send_ledgers, ledger, expected_version)
 
-    def sends_since(self, user_id: str, since: datetime) -> Sequence[datetime]:
-        rows = self._db.execute(
-            "SELECT at FROM code_sends WHERE user_id = ? AND at > ? ORDER BY at",
-            (user_id, time_text(since, field="since")),
-        ).fetchall()
-        return [datetime.fromisoformat(row[0]) for row in rows]
+
+_TOKEN_CONFLICTS = _exists("link_token.exists", "link_tokens")
 
 
 class _LinkTokens(_Repository):
     def add(self, token: LinkToken) -> None:
-        self._db.insert(
-            self._schema.link_tokens, token, _exists("link_token.exists", "link_tokens")
-        )
+        self._db.insert(self._schema.link_tokens, token, _TOKEN_CONFLICTS)
 
     def get(self, token_hash: bytes) -> LinkToken | None:
         return self._db.one(self._schema.link_tokens, "token_hash = ?", (token_hash,))
 
-    def consume(
-        self, token_hash: bytes, *, purpose: TokenPurpose, now: datetime
-    ) -> LinkToken | None:
-        moment = time_text(now)
-        row = self._db.execute(
-            "UPDATE link_tokens SET used_at = ? WHERE token_hash = ? AND purpose = ? "
-            "AND used_at IS NULL AND superseded = 0 AND expires_at > ? RETURNING *",
-            (moment, token_hash, purpose.value, moment),
-        ).fetchone()
-        return None if row is None else self._schema.link_tokens.decode(row)
+    def save(self, token: LinkToken, *, expected_version: int) -> None:
+        self._db.save(self._schema.link_tokens, token, expected_version, _TOKEN_CONFLICTS)
 
-    def supersede_all(self, user_id: str, purpose: TokenPurpose) -> int:
-        return self._db.execute(
-            "UPDATE link_tokens SET superseded = 1 WHERE user_id = ? AND purpose = ? "
-            "AND used_at IS NULL AND superseded = 0",
+    def list_for_user(self, user_id: str, purpose: TokenPurpose) -> Sequence[LinkToken]:
+        return self._db.many(
+            self._schema.link_tokens,
+            "user_id = ? AND purpose = ? ORDER BY created_at, rowid",
             (user_id, purpose.value),
-        ).rowcount
+        )
 
 
 class _Sessions(_Repository):
@@ -620,15 +588,13 @@ class _Sessions(_Repository):
     def get(self, token_hash: bytes) -> Session | None:
         return self._db.one(self._schema.sessions, "token_hash = ?", (token_hash,))
 
-    def update(self, session: Session) -> None:
-        self._db.update(self._schema.sessions, session)
+    def save(self, session: Session, *, expected_version: int) -> None:
+        self._db.save(self._schema.sessions, session, expected_version)
 
-    def revoke_all(self, user_id: str, *, except_token_hash: bytes | None = None) -> int:
-        return self._db.execute(
-            "UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0 "
-            "AND token_hash IS NOT ?",
-            (user_id, except_token_hash),
-        ).rowcount
+    def list_for_user(self, user_id: str) -> Sequence[Session]:
+        return self._db.many(
+            self._schema.sessions, "user_id = ? ORDER BY created_at, rowid", (user_id,)
+        )
 
 
 class _AuditLog(_Repository):
@@ -671,15 +637,6 @@ class _Subscriptions(_Repository):
     def subscribe(self, subscription: PracticeSubscription) -> bool:
         return _insert_new(self._db, self._schema.subscriptions, subscription)
 
-    def unsubscribe(self, practice_id: str, product: str) -> bool:
-        return (
-            self._db.execute(
-                "DELETE FROM subscriptions WHERE practice_id = ? AND product = ?",
-                (practice_id, product),
-            ).rowcount
-            == 1
-        )
-
     def list_for_practice(self, practice_id: str) -> Sequence[PracticeSubscription]:
         return self._db.many(
             self._schema.subscriptions, "practice_id = ? ORDER BY product", (practice_id,)
@@ -721,9 +678,6 @@ class _Cards(_Repository):
     def get(self, user_id: str) -> CardOnFile | None:
         return self._db.one(self._schema.cards, "user_id = ?", (user_id,))
 
-    def remove(self, user_id: str) -> bool:
-        return self._db.execute("DELETE FROM cards WHERE user_id = ?", (user_id,)).rowcount == 1
-
 
 _PURCHASE_CONFLICTS: Conflicts = {
     "purchases.account_id": (
@@ -753,14 +707,8 @@ class _SecureMailBilling(_Repository):
             self._schema.purchases, "payer_id = ? ORDER BY purchased_at, rowid", (payer_id,)
         )
 
-    def end_purchase(self, purchase_id: str, at: datetime) -> bool:
-        return (
-            self._db.execute(
-                "UPDATE purchases SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
-                (time_text(at, field="at"), purchase_id),
-            ).rowcount
-            == 1
-        )
+    def save_purchase(self, purchase: SecureMailPurchase, *, expected_version: int) -> None:
+        self._db.save(self._schema.purchases, purchase, expected_version, _PURCHASE_CONFLICTS)
 
     def add_payment(self, payment: SecureMailPayment) -> None:
         self._db.insert(self._schema.payments, payment, _exists("payment.exists", "payments"))

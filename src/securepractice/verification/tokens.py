@@ -20,6 +20,7 @@ import enum
 import hashlib
 import hmac
 import secrets
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -28,7 +29,7 @@ import attrs
 
 from securepractice.clock import require_utc
 from securepractice.errors import InvalidToken, SettingsError
-from securepractice.records import LinkToken, TokenPurpose
+from securepractice.records import LinkToken, TokenPurpose, revised
 from securepractice.secret import Secret
 from securepractice.settings import LinkRules
 
@@ -107,6 +108,7 @@ def issue_token(
     now = require_utc(now)
     token = Secret(secrets.token_urlsafe(rules.token_bytes))
     record = LinkToken(
+        id=uuid.uuid4().hex,
         token_hash=hash_token(token),
         user_id=user_id,
         purpose=purpose,
@@ -119,17 +121,17 @@ def issue_token(
 def supersede(
     tokens: Iterable[LinkToken], *, user_id: str, purpose: TokenPurpose
 ) -> tuple[LinkToken, ...]:
-    """Return ``tokens`` with every one of ``user_id`` and ``purpose`` marked superseded.
+    """Return the tokens of ``user_id`` and ``purpose`` that this supersedes, revised to save.
 
-    Used tokens stay as they are; tokens of other users or purposes are
-    returned unchanged. Re-inviting (RG-4), changing a user's email (UM-4)
-    and completing a reset (RS-3) supersede the older links.
+    Only unused tokens that are not superseded yet change; the others are
+    left out, as there is nothing to save. Re-inviting (RG-4), changing a
+    user's email (UM-4) and completing a reset (RS-3) supersede the older
+    links.
     """
     return tuple(
-        attrs.evolve(t, superseded=True)
-        if t.user_id == user_id and t.purpose is purpose and t.used_at is None
-        else t
+        revised(t, superseded=True)
         for t in tokens
+        if t.user_id == user_id and t.purpose is purpose and t.used_at is None and not t.superseded
     )
 
 
@@ -204,7 +206,7 @@ def use_token(
     from a link cannot complete after the link expires (RG-1).
     """
     record = open_token(token, record, purpose=purpose, now=now)
-    return attrs.evolve(record, used_at=require_utc(now))
+    return revised(record, used_at=require_utc(now))
 
 
 def build_link(token: Secret[str], *, purpose: TokenPurpose, rules: LinkRules) -> Secret[str]:

@@ -1,0 +1,727 @@
+"""The one registry of the stable codes that callers receive, and their meanings.
+
+A code is on every `~securepractice.errors.SecurePracticeError` (``error.code``)
+and on every problem a report returns (``Violation.code`` of a password or
+attachment report, ``Decision.reason`` of a denied permission). Programs branch
+on codes, never on messages, so each code is listed here once, with what it
+means for a caller and what carries it; an error built with a code missing
+from `CODES` is refused, and a test checks that every code in the source is
+here and that ``docs/errors.md`` is this table.
+
+Naming scheme: ``area.reason``, matched by `CODE_PATTERN`. The area (what the
+code is about: ``password``, ``attachment``, ``storage``...) and the reason
+(what went wrong: ``too_short``, ``not_found``...) are lower-case snake_case
+words joined by one dot; the reason may hold digits. The three `LEGACY_CODES`
+predate the scheme and keep their names, because codes are stable across
+releases.
+
+Regenerate the documentation page with
+``python -m securepractice.error_codes > docs/errors.md``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+__all__ = [
+    "CODES",
+    "CODE_PATTERN",
+    "LEGACY_CODES",
+    "REPORT",
+    "ErrorCode",
+    "is_registered",
+    "main",
+    "render_markdown",
+]
+
+#: What every code but the `LEGACY_CODES` looks like: ``area.reason``.
+CODE_PATTERN: Final = re.compile(r"[a-z]+(?:_[a-z]+)*\.[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+
+#: Default codes older than the naming scheme, kept because codes are stable.
+LEGACY_CODES: Final = frozenset({"already_exists", "not_found", "rate_limited"})
+
+#: The carrier named for a code that comes as a value in a report, not raised.
+REPORT: Final = "report"
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """One registered code: what it means for a caller, and what carries it.
+
+    ``carriers`` names the error classes raised with the code, or `REPORT`
+    when it comes as a value (``Violation.code``, ``Decision.reason``).
+    """
+
+    code: str
+    carriers: tuple[str, ...]
+    meaning: str
+
+
+_ALREADY = ("AlreadyExists",)
+_INPUT = ("InvalidInput",)
+_STATE = ("InvalidState",)
+_NOT_FOUND = ("NotFound",)
+_STORAGE = ("StorageError",)
+_REPORTED = (REPORT,)
+_DENIED = ("PermissionDenied", REPORT)
+
+_TABLE: Final = (
+    ErrorCode(
+        "already_exists",
+        _ALREADY,
+        "The thing to create exists already (the default code of AlreadyExists).",
+    ),
+    ErrorCode(
+        "attachment.archive_bomb",
+        _REPORTED,
+        "A ZIP attachment's entries declare more uncompressed bytes than max_compression_ratio"
+        " times its size: a likely zip bomb.",
+    ),
+    ErrorCode(
+        "attachment.archive_corrupt",
+        _REPORTED,
+        "A ZIP attachment's end records or central directory are damaged, or it is not a ZIP"
+        " archive.",
+    ),
+    ErrorCode(
+        "attachment.archive_directory_too_large",
+        _REPORTED,
+        "A ZIP attachment's central directory is larger than max_central_directory_bytes, so it"
+        " is not read.",
+    ),
+    ErrorCode(
+        "attachment.archive_not_seekable",
+        _REPORTED,
+        "A ZIP attachment came as a non-seekable stream, so its directory cannot be checked: give"
+        " a path, bytes or a seekable stream.",
+    ),
+    ErrorCode(
+        "attachment.archive_overlapping_entries",
+        _REPORTED,
+        "Entries of a ZIP attachment share or overlap their data: a likely zip bomb.",
+    ),
+    ErrorCode(
+        "attachment.archive_too_many_entries",
+        _REPORTED,
+        "A ZIP attachment holds more entries than max_archive_entries.",
+    ),
+    ErrorCode(
+        "attachment.archive_unsafe_entry",
+        _REPORTED,
+        "An entry name of a ZIP attachment would land outside the folder it is extracted to.",
+    ),
+    ErrorCode(
+        "attachment.content_invalid",
+        _INPUT,
+        "An Attachment was built with content that is not a path, bytes or a binary stream.",
+    ),
+    ErrorCode(
+        "attachment.executable",
+        _REPORTED,
+        "The attachment's content is a program or a script, whatever its name says.",
+    ),
+    ErrorCode(
+        "attachment.extension_not_allowed",
+        _REPORTED,
+        "The attachment's name has no extension, or one the allow-list does not hold.",
+    ),
+    ErrorCode(
+        "attachment.name_bidi_control",
+        _REPORTED,
+        "The attachment's name holds a bidirectional control character, which can disguise its"
+        " type.",
+    ),
+    ErrorCode(
+        "attachment.name_control_character",
+        _REPORTED,
+        "The attachment's name holds a control character (NUL, a tab, a line break...).",
+    ),
+    ErrorCode(
+        "attachment.name_device",
+        _REPORTED,
+        "The attachment's name is a Windows device name such as CON, NUL or COM1.",
+    ),
+    ErrorCode(
+        "attachment.name_dot_dot",
+        _REPORTED,
+        "The attachment's name holds two dots in a row.",
+    ),
+    ErrorCode(
+        "attachment.name_drive_letter",
+        _REPORTED,
+        "The attachment's name starts with a drive letter.",
+    ),
+    ErrorCode("attachment.name_empty", _REPORTED, "The attachment has no name."),
+    ErrorCode(
+        "attachment.name_empty_stem",
+        _REPORTED,
+        "The attachment's name has nothing but dots and spaces before its extension.",
+    ),
+    ErrorCode(
+        "attachment.name_invalid_unicode",
+        _REPORTED,
+        "The attachment's name holds an unpaired surrogate, so it is not valid Unicode.",
+    ),
+    ErrorCode(
+        "attachment.name_not_text",
+        _INPUT,
+        "An Attachment was built with a name that is not text.",
+    ),
+    ErrorCode(
+        "attachment.name_reserved_character",
+        _REPORTED,
+        "The attachment's name holds a character Windows reserves: an angle bracket, colon,"
+        " double quote, vertical bar, question mark or asterisk.",
+    ),
+    ErrorCode(
+        "attachment.name_separator",
+        _REPORTED,
+        "The attachment's name holds a path separator (a slash or a backslash).",
+    ),
+    ErrorCode(
+        "attachment.name_too_long",
+        _REPORTED,
+        "The attachment's name takes more than 255 bytes in UTF-8.",
+    ),
+    ErrorCode(
+        "attachment.name_trailing_dot_or_space",
+        _REPORTED,
+        "The attachment's name ends in a dot or a space.",
+    ),
+    ErrorCode(
+        "attachment.size_invalid",
+        _INPUT,
+        "An Attachment was built with a size that is neither None nor a whole, non-negative"
+        " number of bytes.",
+    ),
+    ErrorCode(
+        "attachment.size_mismatch",
+        _REPORTED,
+        "The size given for an attachment differs from the size of its content.",
+    ),
+    ErrorCode(
+        "attachment.size_unknown",
+        _REPORTED,
+        "An attachment came as a non-seekable stream without a size, so its size cannot be"
+        " checked.",
+    ),
+    ErrorCode(
+        "attachment.type_mismatch",
+        _REPORTED,
+        "The attachment's content is recognised as a type its extension does not name.",
+    ),
+    ErrorCode(
+        "attachment.unreadable",
+        _REPORTED,
+        "The attachment's content cannot be opened or read (a missing file, an I/O error).",
+    ),
+    ErrorCode("audit.exists", _ALREADY, "An audit event with this id is stored already."),
+    ErrorCode(
+        "card.last_four_invalid",
+        _INPUT,
+        "A card's last_four is not exactly the last four digits of the card.",
+    ),
+    ErrorCode(
+        "card.number_given",
+        _INPUT,
+        "What was given as the processor's token for a card looks like a card number.",
+    ),
+    ErrorCode("card.token_required", _INPUT, "No payment processor token was given for the card."),
+    ErrorCode(
+        "challenge.exists",
+        _ALREADY,
+        "A verification challenge with this id is stored already.",
+    ),
+    ErrorCode(
+        "challenge.not_found",
+        _NOT_FOUND,
+        "The verification challenge to update does not exist.",
+    ),
+    ErrorCode("code.not_text", _INPUT, "The verification code entered is not text."),
+    ErrorCode("credential.exists", _ALREADY, "A credential for this user is stored already."),
+    ErrorCode("credential.not_found", _NOT_FOUND, "The credential to save does not exist."),
+    ErrorCode(
+        "delivery.failed",
+        ("DeliveryFailed",),
+        "A message could not be handed to its channel; the error's channel says which.",
+    ),
+    ErrorCode("email.malformed", _INPUT, "An email address is not valid; the message says why."),
+    ErrorCode(
+        "flow.out_of_order",
+        _STATE,
+        "A step of a flow was done out of order (RG-2); nothing changed.",
+    ),
+    ErrorCode(
+        "hash.corrupt",
+        ("CorruptHash",),
+        "A stored password hash cannot be read: it is truncated, altered or not argon2.",
+    ),
+    ErrorCode(
+        "input.invalid",
+        _INPUT,
+        "A value given by a caller or a user is malformed (the default code of InvalidInput).",
+    ),
+    ErrorCode("invoice.exists", _ALREADY, "An invoice with this id is stored already."),
+    ErrorCode("link_token.exists", _ALREADY, "A link token with this hash is stored already."),
+    ErrorCode("link_token.not_found", _NOT_FOUND, "The link token to save does not exist."),
+    ErrorCode(
+        "message.control_character",
+        _INPUT,
+        "A message header value holds a line break or another control character.",
+    ),
+    ErrorCode("message.empty", _INPUT, "A message body is empty."),
+    ErrorCode("message.no_recipient", _INPUT, "A message recipient is empty."),
+    ErrorCode("message.not_text", _INPUT, "A message field is not text."),
+    ErrorCode(
+        "message.not_valid",
+        _INPUT,
+        "Outbox.fail_next was given a count that is not a whole number of at least 1.",
+    ),
+    ErrorCode(
+        "message.recipient_not_valid",
+        _INPUT,
+        "A message recipient has spaces around it, or is not one bare address.",
+    ),
+    ErrorCode(
+        "message.too_large",
+        _REPORTED,
+        "The attachments of a message total more than max_message_bytes.",
+    ),
+    ErrorCode(
+        "message.unknown_channel",
+        _INPUT,
+        "Outbox.fail_next was given a channel other than email, sms or voice.",
+    ),
+    ErrorCode(
+        "money.not_cents",
+        _INPUT,
+        "An amount of money is not a whole, non-negative number of cents.",
+    ),
+    ErrorCode(
+        "not_found",
+        _NOT_FOUND,
+        "The record asked for does not exist (the default code of NotFound).",
+    ),
+    ErrorCode(
+        "outbox.nothing_sent",
+        ("NothingSent",),
+        "The outbox holds no message, code or link of the kind asked for.",
+    ),
+    ErrorCode(
+        "password.changed_meanwhile",
+        _STATE,
+        "The password was changed elsewhere while this action ran: sign in again.",
+    ),
+    ErrorCode(
+        "password.compromised",
+        _REPORTED,
+        "The new password is known to have been exposed in a breach.",
+    ),
+    ErrorCode(
+        "password.current_wrong",
+        ("InvalidInput", REPORT),
+        "The current password given is wrong; repeated wrong entries lock the account.",
+    ),
+    ErrorCode(
+        "password.expired",
+        _STATE,
+        "The password has expired: it must be changed before anything else.",
+    ),
+    ErrorCode(
+        "password.history_needs_hasher",
+        _INPUT,
+        "Password history was given without the PasswordHasher that made it.",
+    ),
+    ErrorCode(
+        "password.invalid_character",
+        _REPORTED,
+        "The new password holds a control character or an invisible direction mark.",
+    ),
+    ErrorCode(
+        "password.mismatch",
+        _REPORTED,
+        "The re-entered password differs from the new password.",
+    ),
+    ErrorCode("password.no_digit", _REPORTED, "The new password holds no digit."),
+    ErrorCode("password.no_lowercase", _REPORTED, "The new password holds no lower-case letter."),
+    ErrorCode(
+        "password.no_special",
+        _REPORTED,
+        "The new password holds no special character (punctuation, a symbol or a space).",
+    ),
+    ErrorCode("password.no_uppercase", _REPORTED, "The new password holds no upper-case letter."),
+    ErrorCode("password.not_set", _STATE, "The account has no password yet."),
+    ErrorCode("password.not_text", _INPUT, "A password is not text."),
+    ErrorCode(
+        "password.reused",
+        _REPORTED,
+        "The new password is one of the user's recent passwords.",
+    ),
+    ErrorCode(
+        "password.too_long",
+        _REPORTED,
+        "The new password is longer than the profile's maximum length.",
+    ),
+    ErrorCode(
+        "password.too_short",
+        _REPORTED,
+        "The new password is shorter than the profile's minimum length.",
+    ),
+    ErrorCode(
+        "payment.declined",
+        ("PaymentFailed",),
+        "The card was declined; nothing was granted.",
+    ),
+    ErrorCode("payment.exists", _ALREADY, "A payment with this id is stored already."),
+    ErrorCode(
+        "payment.failed",
+        ("PaymentFailed",),
+        "The payment processor refused or could not make a charge; nothing was granted.",
+    ),
+    ErrorCode(
+        "payment.idempotency_conflict",
+        ("PaymentFailed",),
+        "A charge was made before under the same idempotency key with another amount.",
+    ),
+    ErrorCode(
+        "permission.actor_inactive",
+        _DENIED,
+        "The acting user is locked or deactivated, so may do nothing.",
+    ),
+    ErrorCode(
+        "permission.denied",
+        ("PermissionDenied",),
+        "The actor may not do this action (the default code of PermissionDenied).",
+    ),
+    ErrorCode(
+        "permission.no_subject",
+        _DENIED,
+        "The action needs a user or a practice to act on, and none was given.",
+    ),
+    ErrorCode(
+        "permission.not_practice_user",
+        _DENIED,
+        "Support actions apply to practice users only, not to other support staff.",
+    ),
+    ErrorCode(
+        "permission.not_self",
+        _DENIED,
+        "The action is allowed only on the actor's own account.",
+    ),
+    ErrorCode("permission.not_support_action", _DENIED, "Support staff cannot do this action."),
+    ErrorCode(
+        "permission.not_user_manager",
+        _DENIED,
+        "Only a User Manager of the practice can do this action.",
+    ),
+    ErrorCode(
+        "permission.other_practice",
+        _DENIED,
+        "The user or practice acted on is not part of the actor's practice.",
+    ),
+    ErrorCode("permission.support_only", _DENIED, "Only support staff can do this action."),
+    ErrorCode("phone.bad_character", _INPUT, "A phone number holds a control character."),
+    ErrorCode("phone.empty", _INPUT, "A phone number is empty."),
+    ErrorCode(
+        "phone.has_extension",
+        _INPUT,
+        "A phone number has an extension, which a verification call cannot dial.",
+    ),
+    ErrorCode(
+        "phone.invalid_country_code",
+        _INPUT,
+        "A phone number's country code does not exist.",
+    ),
+    ErrorCode(
+        "phone.kind",
+        _INPUT,
+        "The kind of phone given is not PhoneKind.PHONE or PhoneKind.CELL.",
+    ),
+    ErrorCode("phone.not_a_number", _INPUT, "The text given as a phone number is not one."),
+    ErrorCode(
+        "phone.not_possible",
+        _INPUT,
+        "A phone number has a length no number of its country has, or can be dialled only locally.",
+    ),
+    ErrorCode("phone.not_text", _INPUT, "A phone number is not text."),
+    ErrorCode("phone.not_valid", _INPUT, "A phone number is not in use in its country."),
+    ErrorCode(
+        "phone.required",
+        _INPUT,
+        "Registration needs at least one phone number, Phone or Cell Phone.",
+    ),
+    ErrorCode("phone.too_long", _INPUT, "A phone number is too long."),
+    ErrorCode("phone.too_short", _INPUT, "A phone number is too short."),
+    ErrorCode("phone.unchanged", _INPUT, "The new phone number is the one the user has already."),
+    ErrorCode(
+        "phone.unknown_region",
+        _INPUT,
+        "The default region is not one the phone number library knows.",
+    ),
+    ErrorCode(
+        "phone.unsupported_type",
+        _INPUT,
+        "A phone number cannot take a code: premium-rate, pager, voicemail or a switchboard.",
+    ),
+    ErrorCode("practice.exists", _ALREADY, "A practice with this id is stored already."),
+    ErrorCode("practice.name_required", _INPUT, "The practice's name is empty."),
+    ErrorCode("practice.not_found", _NOT_FOUND, "There is no such practice."),
+    ErrorCode("practice.not_text", _INPUT, "A field of a practice is not text."),
+    ErrorCode(
+        "product.invalid",
+        _INPUT,
+        "A product name is not 1 to 64 lower-case letters, digits, hyphens or underscores.",
+    ),
+    ErrorCode(
+        "product.not_subscribed",
+        _STATE,
+        "The user's practice does not subscribe to this product.",
+    ),
+    ErrorCode(
+        "profile.ada_number_invalid",
+        _INPUT,
+        "An ADA number holds something other than letters, digits and hyphens.",
+    ),
+    ErrorCode(
+        "profile.bad_character",
+        _INPUT,
+        "A profile field holds a control character or an invisible direction mark.",
+    ),
+    ErrorCode("profile.empty", _INPUT, "A required profile field is empty."),
+    ErrorCode("profile.not_a_list", _INPUT, "Specialties were not given as a tuple or a list."),
+    ErrorCode(
+        "profile.not_bool",
+        _INPUT,
+        "A yes-or-no setting, such as two-step verification, is not True or False.",
+    ),
+    ErrorCode("profile.not_text", _INPUT, "A profile field is not text."),
+    ErrorCode("profile.too_long", _INPUT, "A profile field is longer than its maximum length."),
+    ErrorCode("profile.too_many", _INPUT, "More specialties were given than a profile may list."),
+    ErrorCode(
+        "profile.unknown_time_zone",
+        _INPUT,
+        "The time zone is not an IANA time zone name such as America/New_York.",
+    ),
+    ErrorCode("purchase.exists", _ALREADY, "A SecureMail purchase with this id is stored already."),
+    ErrorCode("purchase.not_found", _NOT_FOUND, "The SecureMail purchase to save does not exist."),
+    ErrorCode(
+        "rate_limited",
+        ("RateLimited",),
+        "Too many attempts; retry_after says when to try again (the default code of RateLimited).",
+    ),
+    ErrorCode(
+        "securemail.already_paid",
+        _ALREADY,
+        "SecureMail for this account is paid for already.",
+    ),
+    ErrorCode("securemail.ended", _STATE, "The SecureMail purchase has ended already."),
+    ErrorCode(
+        "securemail.manager_paid_by_other",
+        ("PermissionDenied",),
+        "The manager's own SecureMail is paid for by another User Manager, so they cannot pay for"
+        " other accounts.",
+    ),
+    ErrorCode("securemail.no_card", _STATE, "The User Manager has no credit card on file."),
+    ErrorCode(
+        "securemail.paid",
+        _STATE,
+        "A User Manager pays for this user's SecureMail: it ends with the purchase, not by"
+        " revoking it.",
+    ),
+    ErrorCode(
+        "securepractice.error",
+        ("SecurePracticeError",),
+        "The fallback of a subclass that sets no default_code of its own; the library's own"
+        " classes all set one.",
+    ),
+    ErrorCode("send_ledger.exists", _ALREADY, "A send ledger for this user is stored already."),
+    ErrorCode("send_ledger.not_found", _NOT_FOUND, "The send ledger to save does not exist."),
+    ErrorCode("session.exists", _ALREADY, "A session with this token is stored already."),
+    ErrorCode(
+        "session.invalid",
+        ("InvalidToken",),
+        "The session is unknown, ended or expired, or its user is locked or deactivated: sign in"
+        " again.",
+    ),
+    ErrorCode("session.not_found", _NOT_FOUND, "The session to update does not exist."),
+    ErrorCode(
+        "settings.invalid",
+        ("SettingsError",),
+        "A settings value cannot be worked with; the message names the field.",
+    ),
+    ErrorCode(
+        "settings.no_compromised_source",
+        _INPUT,
+        "A password profile that screens compromised passwords was built without a source of them.",
+    ),
+    ErrorCode(
+        "storage.bad_option",
+        _INPUT,
+        "SQLiteStorage was given an unknown synchronous mode or a negative busy_timeout.",
+    ),
+    ErrorCode(
+        "storage.busy",
+        _STORAGE,
+        "The database stayed locked by another connection for longer than the busy timeout;"
+        " nothing was written.",
+    ),
+    ErrorCode("storage.cannot_open", _STORAGE, "The database file cannot be opened."),
+    ErrorCode("storage.closed", _STORAGE, "The store is closed."),
+    ErrorCode(
+        "storage.conflict",
+        ("Conflict",),
+        "A record changed in another unit of work between this unit's read and its save; the unit"
+        " was rolled back.",
+    ),
+    ErrorCode("storage.corrupt", _STORAGE, "The database file is damaged or is not a database."),
+    ErrorCode(
+        "storage.migration_failed",
+        _STORAGE,
+        "Migrating the database would leave a record referring to a missing one; nothing changed.",
+    ),
+    ErrorCode(
+        "storage.nested_unit",
+        _STORAGE,
+        "A unit of work was started inside another; units do not nest.",
+    ),
+    ErrorCode("storage.no_unit", _STORAGE, "Storage was reached outside an active unit of work."),
+    ErrorCode("storage.read_only", _STORAGE, "The database is read-only; nothing was written."),
+    ErrorCode(
+        "storage.reference_missing",
+        _NOT_FOUND,
+        "The record refers to another record that does not exist.",
+    ),
+    ErrorCode(
+        "storage.schema_mismatch",
+        _STORAGE,
+        "A stored record does not fit the record's fields.",
+    ),
+    ErrorCode(
+        "storage.schema_too_new",
+        _STORAGE,
+        "The database's schema is newer than this version of securepractice knows: upgrade to"
+        " open it.",
+    ),
+    ErrorCode(
+        "storage.unavailable",
+        _STORAGE,
+        "Storage could not be reached or could not complete a unit of work; nothing of the unit"
+        " was kept.",
+    ),
+    ErrorCode(
+        "storage.unit_reused",
+        _STORAGE,
+        "A unit of work was used a second time; each can be used only once.",
+    ),
+    ErrorCode(
+        "terms.already_accepted",
+        _ALREADY,
+        "The user has accepted this version of the Terms of Use already.",
+    ),
+    ErrorCode("terms.outdated", _INPUT, "The Terms of Use accepted are not the current version."),
+    ErrorCode("time.backward", _INPUT, "A clock was asked to move backward."),
+    ErrorCode("time.naive", _INPUT, "A datetime has no time zone; give a timezone-aware one."),
+    ErrorCode(
+        "token.invalid",
+        ("InvalidToken",),
+        "A link token is unknown, expired, used or superseded; one code for all four (RG-6).",
+    ),
+    ErrorCode(
+        "user.already_registered",
+        ("AlreadyExists", "InvalidState"),
+        "The user has finished registration already.",
+    ),
+    ErrorCode("user.deactivated", _STATE, "The user has been deactivated."),
+    ErrorCode("user.email_taken", _ALREADY, "The email address belongs to another user."),
+    ErrorCode("user.exists", _ALREADY, "A user with this id is stored already."),
+    ErrorCode("user.not_found", _NOT_FOUND, "There is no such user."),
+    ErrorCode(
+        "verification.no_phone_kind",
+        _STATE,
+        "The verification does not say which phone number it is for.",
+    ),
+    ErrorCode(
+        "verification.not_active",
+        _STATE,
+        "The verification has ended (verified, expired or void): start a new one.",
+    ),
+    ErrorCode(
+        "verification.not_started",
+        _STATE,
+        "No verification of this kind is under way: start one first.",
+    ),
+    ErrorCode(
+        "verification.option_not_offered",
+        _INPUT,
+        "The delivery option chosen is not one the user's phone numbers allow.",
+    ),
+    ErrorCode(
+        "verification.rate_limited",
+        ("RateLimited",),
+        "Too many codes were sent within the window; retry_after says when another may be sent.",
+    ),
+    ErrorCode(
+        "verification.same_option",
+        _INPUT,
+        "The delivery option chosen is the current one: re-send the code instead.",
+    ),
+)
+
+#: Every registered code, in order, with its meaning and carriers.
+CODES: Final[Mapping[str, ErrorCode]] = MappingProxyType({e.code: e for e in _TABLE})
+
+
+def is_registered(code: str) -> bool:
+    """Return whether ``code`` is in the registry; a dictionary lookup."""
+    return code in CODES
+
+
+def _escape(text: str) -> str:
+    """Keep a table cell one cell: a vertical bar would split it."""
+    return text.replace("|", r"\|")
+
+
+def render_markdown() -> str:
+    """Return the Markdown of ``docs/errors.md``: every code, grouped by area."""
+    lines = [
+        "# Error codes",
+        "",
+        "<!-- Generated from securepractice/error_codes.py: do not edit by hand. Regenerate with",
+        "     python -m securepractice.error_codes > docs/errors.md -->",
+        "",
+        "Every error the library raises carries a stable `code`, and so does every",
+        "problem a report returns: a `Violation` of a password or attachment report,",
+        "the `reason` of a denied `Decision`. Programs branch on codes, which stay",
+        "the same across releases; messages are for people and may be reworded.",
+        "",
+        "A code is `area.reason`: what it is about, a dot, and what went wrong, both",
+        "in lower-case snake_case. Three default codes older than this scheme keep",
+        "their names: " + ", ".join(f"`{code}`" for code in sorted(LEGACY_CODES)) + ".",
+        "",
+        f'"Carried by" names the error class raised with the code, or "{REPORT}" for',
+        "a value returned in a report.",
+    ]
+    areas: dict[str, list[ErrorCode]] = {}
+    for entry in sorted(CODES.values(), key=lambda e: (e.code in LEGACY_CODES, e.code)):
+        area = "Older codes" if entry.code in LEGACY_CODES else entry.code.partition(".")[0]
+        areas.setdefault(area, []).append(entry)
+    for area, entries in areas.items():
+        lines += ["", f"## {area}", "", "| Code | Carried by | Meaning |", "|---|---|---|"]
+        lines += [
+            f"| `{e.code}` | {', '.join(e.carriers)} | {_escape(e.meaning)} |" for e in entries
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Write the documentation page to standard output."""
+    sys.stdout.write(render_markdown())
+
+
+if __name__ == "__main__":
+    main()
