@@ -29,6 +29,7 @@ The hash also covers the challenge id, the user and the purpose, so a code
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 import secrets
@@ -75,6 +76,8 @@ _SEPARATORS = frozenset(" -\u00a0\u2009\u202f")
 #: The first bytes hashed: these hashes are codes' only.
 _MAC_CONTEXT = "securepractice.verification-code.v2|"
 _BLAKE2B_MAX_KEY = 64
+#: Each purpose as the netstring the keyed hash takes, written once.
+_PURPOSE_FIELD = {purpose: f"{len(purpose.value)}:{purpose.value}," for purpose in Purpose}
 
 
 class VerifyOutcome(enum.Enum):
@@ -141,18 +144,31 @@ def new_code(digits: int) -> Secret[str]:
     Rejection sampling over just enough random bits from `secrets`: every
     code is equally likely, at half the cost of `secrets.randbelow`.
     """
-    limit = 10**digits
-    bits = limit.bit_length()
-    size = (bits + 7) // 8
+    limit, size, shift = _draw_shape(digits)
     while True:
-        value = int.from_bytes(secrets.token_bytes(size), "big") >> (size * 8 - bits)
+        value = int.from_bytes(secrets.token_bytes(size), "big") >> shift
         if value < limit:
             return Secret(str(value).zfill(digits))
 
 
-def _mac_key(key: bytes) -> bytes:
-    """Fit a server key to BLAKE2b's 64-byte key: longer keys are hashed down first."""
-    return key if len(key) <= _BLAKE2B_MAX_KEY else hashlib.blake2b(key).digest()
+@functools.lru_cache(maxsize=8)
+def _draw_shape(digits: int) -> tuple[int, int, int]:
+    """Return how `new_code` draws ``digits`` digits: the bound, the bytes, the surplus bits."""
+    limit = 10**digits
+    bits = limit.bit_length()
+    size = (bits + 7) // 8
+    return limit, size, size * 8 - bits
+
+
+@functools.lru_cache(maxsize=4)
+def _keyed(key: bytes) -> hashlib.blake2b:
+    """Return BLAKE2b-256 keyed with ``key``, for copying: the key block is hashed once.
+
+    A key longer than BLAKE2b's 64 bytes is hashed down to 64 first.
+    """
+    if len(key) > _BLAKE2B_MAX_KEY:
+        key = hashlib.blake2b(key).digest()
+    return hashlib.blake2b(key=key, digest_size=32)
 
 
 def code_hash(
@@ -170,12 +186,12 @@ def _keyed_hash(
     The four parts are written as netstrings (``length:text,``) after a
     context string, so no two different tuples give the same input.
     """
-    kind = purpose.value
-    message = (
+    mac = _keyed(key.reveal()).copy()
+    mac.update(
         f"{_MAC_CONTEXT}{len(challenge_id)}:{challenge_id},{len(user_id)}:{user_id},"
-        f"{len(kind)}:{kind},{len(text)}:{text},"
+        f"{_PURPOSE_FIELD[purpose]}{len(text)}:{text},".encode()
     )
-    return hashlib.blake2b(message.encode(), key=_mac_key(key.reveal()), digest_size=32).digest()
+    return mac.digest()
 
 
 def record_send(
@@ -189,7 +205,13 @@ def record_send(
     codes were sent within the window, with ``retry_after`` the time until
     the oldest counted send leaves it; otherwise returns the ledger to save.
     """
-    now = require_utc(now)
+    return _count_send(ledger, user_id, require_utc(now), rules)
+
+
+def _count_send(
+    ledger: SendLedger | None, user_id: str, now: datetime, rules: VerificationRules
+) -> SendLedger:
+    """Do what `record_send` says, for a ``now`` known to be UTC already."""
     if ledger is None:
         return SendLedger(user_id=user_id, sends=(now,))
     start = now - rules.send_window
@@ -232,7 +254,7 @@ def _with_new_code(
     rules: VerificationRules,
 ) -> CodeIssued:
     """Replace the code of an open verification by a new one (VF-5, VF-6): the next version."""
-    counted = record_send(ledger, user_id=challenge.user_id, now=now, rules=rules)
+    counted = _count_send(ledger, challenge.user_id, now, rules)
     code = new_code(rules.code_digits)
     digest = code_hash(
         code,
@@ -270,7 +292,7 @@ def issue(
     """
     now = require_utc(now)
     _require_offered(option, offered)
-    counted = record_send(ledger, user_id=user_id, now=now, rules=rules)
+    counted = _count_send(ledger, user_id, now, rules)
     challenge_id = challenge_id or uuid.uuid4().hex
     code = new_code(rules.code_digits)
     started = Challenge(
@@ -280,9 +302,7 @@ def issue(
         purpose=purpose,
         method=option.method,
         destination=option.destination,
-        code_hash=code_hash(
-            code, challenge_id=challenge_id, user_id=user_id, purpose=purpose, key=rules.code_key
-        ),
+        code_hash=_keyed_hash(code.reveal(), challenge_id, user_id, purpose, rules.code_key),
         issued_at=now,
         expires_at=now + rules.code_lifetime,
         phone_kind=phone_kind,
@@ -371,7 +391,7 @@ def _digits(entry: str, length: int) -> str | None:
 
 
 def _comparable_hash(
-    challenge: Challenge, *, user_id: str, purpose: Purpose, now: datetime
+    challenge: Challenge, user_id: str, purpose: Purpose, now: datetime
 ) -> bytes | VerifyOutcome:
     """Return the hash an entry is compared with, or why there is none to compare with."""
     if challenge.user_id != user_id:
@@ -407,7 +427,7 @@ def verify(
             f"a code must be text, not {type(text).__name__}", field="code", code="code.not_text"
         )
 
-    stored = _comparable_hash(challenge, user_id=user_id, purpose=purpose, now=now)
+    stored = _comparable_hash(challenge, user_id, purpose, now)
     if isinstance(stored, VerifyOutcome):
         return _result(challenge, stored, rules)
     digits = _digits(text, rules.code_digits)
@@ -418,7 +438,7 @@ def verify(
     )
     if hmac.compare_digest(expected, stored):
         done = _after_entry(challenge, ChallengeState.VERIFIED, challenge.wrong_attempts)
-        return _result(done, VerifyOutcome.VERIFIED, rules)
+        return VerifyResult(challenge=done, outcome=VerifyOutcome.VERIFIED, attempts_left=0)
     wrong = challenge.wrong_attempts + 1
     if wrong >= rules.max_wrong_codes:
         void = _after_entry(challenge, ChallengeState.VOID, wrong)

@@ -9,7 +9,8 @@ unsalted hash lets storage find a token's record by an index lookup.
 
 A token is usable while it is not used, not superseded and not expired.
 Opening a link checks it (`open_token`) without using it up; completing the
-flow uses it (`use_token`; storage makes that an atomic consume). Every
+flow uses it (`use_token` returns the next version, which storage saves only
+over the version read, so of simultaneous uses one wins: RS-5). Every
 refusal is the same `InvalidToken`, whatever the reason (RG-6);
 `token_problem` gives the true reason for the audit log.
 """
