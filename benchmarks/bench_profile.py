@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import argon2
-from _portal import add_user, sqlite_context
+from _portal import sqlite_context
 
 from securepractice import (
     HashParameters,
@@ -29,25 +29,29 @@ from securepractice import (
 from securepractice.dependencies import Dependencies
 from securepractice.portal import Accounts
 from securepractice.secret import Secret
+from securepractice.testing import World
 
 FIRST = "Sunshine-2026"
 CHANGES = 4
 
 
-def setup(folder: Path) -> tuple[Accounts, Dependencies]:
+def setup(folder: Path) -> tuple[Accounts, Dependencies, str]:
+    """Return the actions, their context and the id of the user the other writer counts for."""
     context = sqlite_context(folder)
-    add_user(context, "dr", password=FIRST)
-    add_user(context, "other", password=None)
-    return Accounts(context), context
+    world = World(context)
+    practice = world.practice()
+    world.user("dr@example.com", practice=practice, password=FIRST)
+    other = world.user("other@example.com", practice=practice, password=None)
+    return Accounts(context), context, other.id
 
 
-def writer_latencies(context: Dependencies, stop: threading.Event) -> list[float]:
+def writer_latencies(context: Dependencies, user_id: str, stop: threading.Event) -> list[float]:
     """Run a one-increment unit each millisecond until ``stop``; return their times in ms."""
     latencies: list[float] = []
     while not stop.is_set():
         start = time.perf_counter()
         with context.storage.unit_of_work() as uow:
-            uow.sign_in_failures.increment("other")
+            uow.sign_in_failures.increment(user_id)
         latencies.append((time.perf_counter() - start) * 1000)
         # A request a millisecond, not a tight loop: SQLite's busy handler is not
         # fair, and a writer that never pauses can starve the others.
@@ -55,11 +59,11 @@ def writer_latencies(context: Dependencies, stop: threading.Event) -> list[float
     return latencies
 
 
-def writer_alone(context: Dependencies, seconds: float) -> list[float]:
+def writer_alone(context: Dependencies, user_id: str, seconds: float) -> list[float]:
     """Run the writer for ``seconds`` with nothing else running; return its latencies."""
     stop = threading.Event()
     threading.Timer(seconds, stop.set).start()
-    return writer_latencies(context, stop)
+    return writer_latencies(context, user_id, stop)
 
 
 def main() -> None:
@@ -76,7 +80,7 @@ def main() -> None:
     verify = statistics.median(verify_samples)
 
     with tempfile.TemporaryDirectory() as folder:
-        profile, context = setup(Path(folder))
+        profile, context, other = setup(Path(folder))
         signed_in = profile.sign_in(email="dr@example.com", password=FIRST)
         assert signed_in.session_token is not None
         token: Secret[str] = signed_in.session_token
@@ -90,7 +94,7 @@ def main() -> None:
             assert result.session_token is not None
             token, current = result.session_token, new
 
-        alone = writer_alone(context, 2.0)
+        alone = writer_alone(context, other, 2.0)
 
         def timed_changes(count: int, label: str) -> list[float]:
             nonlocal token, current
@@ -109,7 +113,9 @@ def main() -> None:
         change_ms = timed_changes(CHANGES, "Alone")
         stop = threading.Event()
         busy: list[float] = []
-        writer = threading.Thread(target=lambda: busy.extend(writer_latencies(context, stop)))
+        writer = threading.Thread(
+            target=lambda: busy.extend(writer_latencies(context, other, stop))
+        )
         writer.start()
         contended_ms = timed_changes(CHANGES, "Busy")
         stop.set()

@@ -18,13 +18,14 @@ from functools import partial
 from pathlib import Path
 
 import argon2
-from _portal import add_user, sqlite_context
+from _portal import sqlite_context
 from _timing import timed
 
 from securepractice import (
     HashParameters,
 )
 from securepractice.portal import Accounts
+from securepractice.testing import World
 
 PASSWORD = "Sunshine-2026"
 SAMPLES = 1000
@@ -32,8 +33,10 @@ SAMPLES = 1000
 
 def portal(folder: Path, hashing: HashParameters) -> Accounts:
     context = sqlite_context(folder, hashing)
-    add_user(context, "dr", password=PASSWORD)
-    add_user(context, "locked", password=PASSWORD, locked=True)
+    world = World(context)
+    practice = world.practice()
+    world.user("dr@example.com", practice=practice, password=PASSWORD)
+    world.user("locked@example.com", practice=practice, password=PASSWORD, locked=True)
     return Accounts(context)
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import pytest
 
 from accounts.link_flows import Flows
-from securepractice import FakeClock
 from securepractice.dependencies import Dependencies
-from securepractice.messaging.outbox import Outbox
 from securepractice.portal import Accounts
+from securepractice.testing import FakeClock, Outbox
 
 
 @pytest.fixture

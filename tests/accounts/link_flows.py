@@ -12,10 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
-from securepractice import FakeClock
 from securepractice.dependencies import Dependencies
 from securepractice.errors import Conflict
-from securepractice.messaging.outbox import Outbox
 from securepractice.portal import Accounts
 from securepractice.records import (
     AuditEvent,
@@ -27,6 +25,7 @@ from securepractice.records import (
     revised,
 )
 from securepractice.storage.ports import Storage
+from securepractice.testing import FakeClock, Outbox
 
 
 def token_of(link: str) -> str:

@@ -1,5 +1,8 @@
 """A signed-in portal user, for the tests of the profile actions.
 
+The user is stored and signed in by `securepractice.testing.World`; its
+``world`` stores more users of the same portal.
+
 Each test module builds a ``portal`` fixture with `open_portal` over the
 ``context`` fixture of this folder's conftest, which runs once per store, so
 every test runs on `MemoryStorage` and on `SQLiteStorage`.
@@ -9,22 +12,14 @@ from __future__ import annotations
 
 import attrs
 
-from securepractice import (
-    Credential,
-    FakeClock,
-    Outbox,
-    Practice,
-    RegistrationStatus,
-    User,
-)
-from securepractice.accounts._shared import new_id
+from securepractice import Credential, Practice, User
 from securepractice.dependencies import Dependencies
 from securepractice.portal import Accounts
 from securepractice.records import AuditEvent, Phone, PhoneKind
 from securepractice.secret import Secret
 from securepractice.storage.ports import Storage
+from securepractice.testing import FakeClock, Outbox, World
 
-PASSWORD = "Sunshine-2026"
 EMAIL = "dr.smith@example.com"
 CELL = "+12025550143"
 OFFICE = "+442079460958"
@@ -39,22 +34,10 @@ class Portal:
     clock: FakeClock
     context: Dependencies
     actions: Accounts
+    world: World
     practice: Practice
     user: User
     token: Secret[str]
-
-    def add_user(
-        self, email: str, password: str = PASSWORD, *, phones: tuple[Phone, ...] = ()
-    ) -> User:
-        """Store another registered user of this portal's practice."""
-        return add_user(self.context, self.practice.id, email, password, phones=phones)
-
-    def sign_in(self, email: str = EMAIL, password: str = PASSWORD) -> Secret[str]:
-        """Sign in and return the session token; fail the test if sign-in did not work."""
-        result = self.actions.sign_in(email=email, password=password)
-        assert result.ok, result.reason
-        assert result.session_token is not None
-        return result.session_token
 
     def stored_user(self, user_id: str | None = None) -> User:
         """The user as storage holds it now."""
@@ -87,51 +70,20 @@ class Portal:
             return list(uow.audit.events())
 
 
-def add_user(
-    context: Dependencies,
-    practice_id: str | None,
-    email: str,
-    password: str = PASSWORD,
-    *,
-    phones: tuple[Phone, ...] = (),
-) -> User:
-    """Store a registered user with ``password`` set now."""
-    now = context.clock.now()
-    user = User(
-        id=new_id(),
-        practice_id=practice_id,
-        email=email,
-        first_name="Dana",
-        last_name="Smith",
-        phones=phones,
-        status=RegistrationStatus.REGISTERED,
-        created_at=now,
-    )
-    with context.storage.unit_of_work() as uow:
-        uow.users.add(user)
-        uow.credentials.add(
-            Credential(user_id=user.id, password_hash=context.hasher.hash(password), set_at=now)
-        )
-    return user
-
-
 def open_portal(context: Dependencies, outbox: Outbox, clock: FakeClock) -> Portal:
     """Return a portal over ``context`` with one practice and one signed-in user."""
-    practice = Practice(id=new_id(), name="Smile Dental", created_at=clock.now())
-    with context.storage.unit_of_work() as uow:
-        uow.practices.add(practice)
-    actions = Accounts(context)
+    world = World(context)
+    practice = world.practice()
     phones = (Phone(number=CELL, kind=PhoneKind.CELL), Phone(number=OFFICE, kind=PhoneKind.PHONE))
-    user = add_user(context, practice.id, EMAIL, phones=phones)
-    result = actions.sign_in(email=EMAIL, password=PASSWORD)
-    assert result.session_token is not None
+    member = world.member(EMAIL, practice=practice, phones=phones)
     return Portal(
         storage=context.storage,
         outbox=outbox,
         clock=clock,
         context=context,
-        actions=actions,
+        actions=Accounts(context),
+        world=world,
         practice=practice,
-        user=user,
-        token=result.session_token,
+        user=member.user,
+        token=Secret(member.token),
     )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import attrs
 import pytest
 
-from accounts.profile_fixtures import EMAIL, PASSWORD, Portal, add_user, open_portal
+from accounts.profile_fixtures import EMAIL, Portal, open_portal
 from securepractice import (
     CorruptHash,
     FakeClock,
@@ -28,6 +28,7 @@ from securepractice.dependencies import Dependencies
 from securepractice.portal import Accounts
 from securepractice.records import DeliveryMethod, PhoneKind, revised
 from securepractice.secret import Secret
+from securepractice.testing import PASSWORD
 
 if TYPE_CHECKING:
     from accounts.link_flows import Flows
@@ -42,7 +43,11 @@ def portal(context: Dependencies, outbox: Outbox, clock: FakeClock) -> Portal:
 
 
 def change(
-    portal: Portal, token: Secret[str], current: str, new: str, confirmation: str | None = None
+    portal: Portal,
+    token: str | Secret[str],
+    current: str,
+    new: str,
+    confirmation: str | None = None,
 ) -> ChangePasswordResult:
     return portal.actions.change_password(
         token,
@@ -191,8 +196,8 @@ def test_a_weak_new_password_is_reported_and_nothing_changes(portal: Portal) -> 
 def test_change_revokes_other_sessions_and_renews_the_current_one(portal: Portal) -> None:
     """LK-6: other sessions end; the current one continues with a new token (LK-7 kept)."""
     started = portal.clock.now()
-    phone_session = portal.sign_in()
-    tablet_session = portal.sign_in()
+    phone_session = portal.world.sign_in(EMAIL)
+    tablet_session = portal.world.sign_in(EMAIL)
     portal.clock.advance(minutes=20)
     result = change(portal, portal.token, PASSWORD, NEW)
     assert result.session_token is not None
@@ -325,13 +330,9 @@ def test_nothing_lets_anyone_but_the_user_set_their_password(portal: Portal) -> 
         assert not parameters & {"user_id", "user", "subject", "target", "email"}, member
     assert "current_password" in inspect.signature(profile.change_password).parameters
 
-    support = add_user(portal.context, None, "help@portal.example", "Support-Desk-1")
-    with portal.storage.unit_of_work() as uow:
-        uow.users.save(
-            revised(support, roles=frozenset({Role.SUPPORT})), expected_version=support.version
-        )
+    portal.world.user("help@portal.example", password="Support-Desk-1", roles=(Role.SUPPORT,))
     victim_before = portal.credential()
-    staff_token = portal.sign_in("help@portal.example", "Support-Desk-1")
+    staff_token = portal.world.sign_in("help@portal.example", "Support-Desk-1")
     assert change(portal, staff_token, "Support-Desk-1", NEW).ok
     assert portal.credential() == victim_before
     assert portal.actions.sign_in(email="help@portal.example", password=NEW).ok

@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from accounts.link_flows import LosingStore, OvertakenStore
-from accounts.profile_fixtures import CELL, EMAIL, OFFICE, PASSWORD, Portal, open_portal
+from accounts.profile_fixtures import CELL, EMAIL, OFFICE, Portal, open_portal
 from securepractice import (
     Accounts,
     AlreadyExists,
@@ -34,6 +34,7 @@ from securepractice.records import (
     revised,
 )
 from securepractice.storage.ports import UnitOfWork
+from securepractice.testing import PASSWORD
 from securepractice.verification import codes
 from securepractice.verification.codes import VerifyOutcome, VerifyResult
 from securepractice.verification.phones import DeliveryOption, delivery_options
@@ -108,7 +109,7 @@ def test_a_wrong_password_refuses_the_email_change_and_counts(portal: Portal) ->
 
 def test_an_email_of_another_user_is_refused(portal: Portal) -> None:
     """ID-2: an email is one user across the portal, whatever its case."""
-    portal.add_user("dr.jones@example.com")
+    portal.world.user("dr.jones@example.com", practice=portal.practice)
     with pytest.raises(AlreadyExists) as caught:
         portal.actions.change_email(
             portal.token, current_password=PASSWORD, new_email="DR.Jones@Example.com"

@@ -215,7 +215,7 @@ def test_two_step_takes_only_a_bool(portal: Portal, value: object) -> None:
 
 def test_another_users_profile_is_out_of_reach(portal: Portal) -> None:
     """The session decides whose profile changes: a second user's stays as it was."""
-    other = portal.add_user("dr.jones@example.com")
+    other = portal.world.user("dr.jones@example.com", practice=portal.practice)
     portal.actions.update_profile(portal.token, first_name="Robin")
     assert portal.stored_user(other.id) == other
 

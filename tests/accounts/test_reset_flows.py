@@ -25,7 +25,6 @@ from securepractice.dependencies import Dependencies
 from securepractice.policy.sessions import new_session
 from securepractice.portal import Accounts
 from securepractice.records import (
-    Credential,
     Phone,
     PhoneKind,
     RegistrationStatus,
@@ -34,6 +33,7 @@ from securepractice.records import (
     revised,
 )
 from securepractice.storage.ports import Storage
+from securepractice.testing import World
 from securepractice.verification import tokens
 
 EMAIL = "dana@smile.example"
@@ -45,19 +45,11 @@ CELL = "+12025550143"
 
 def _registered(flows: Flows, *, two_step: bool = True, password: str = OLD) -> User:
     """A registered user with a cell phone and ``password``, set now."""
-    practice = flows.practice()
-    user = flows.accounts.invite(practice_id=practice.id, email=EMAIL, cell=CELL)
-    user = flows.update_user(user.id, two_step_enabled=two_step)
-    with flows.store.unit_of_work() as uow:
-        uow.credentials.add(
-            Credential(
-                user_id=user.id,
-                password_hash=flows.context.hasher.hash(password),
-                set_at=flows.clock.now(),
-            )
-        )
-    flows.outbox.clear()
-    return user
+    world = World(flows.context)
+    cell = Phone(number=CELL, kind=PhoneKind.CELL)
+    return world.user(
+        EMAIL, practice=world.practice(), password=password, phones=(cell,), two_step=two_step
+    )
 
 
 def _ask(flows: Flows, email: str) -> object:

@@ -12,14 +12,11 @@ import pytest
 
 from securepractice import (
     CorruptHash,
-    Credential,
     FakeClock,
     HashParameters,
     InvalidState,
     InvalidToken,
     PasswordHasher,
-    Practice,
-    RegistrationStatus,
     SignInRules,
     SQLiteStorage,
     StorageError,
@@ -35,10 +32,9 @@ from securepractice.dependencies import Dependencies
 from securepractice.policy.sessions import session_token_hash, touched
 from securepractice.portal import Accounts
 from securepractice.records import Session, revised
-from securepractice.storage.faults import FaultyStorage
 from securepractice.storage.ports import Storage
+from securepractice.testing import PASSWORD, FaultyStorage, World
 
-PASSWORD = "Sunshine-2026"
 EMAIL = "dr.smith@example.com"
 
 
@@ -53,26 +49,18 @@ def accounts(context: Dependencies) -> Accounts:
 
 
 def add_user(
-    context: Dependencies, email: str = EMAIL, password: str | None = PASSWORD, **fields: object
+    context: Dependencies,
+    email: str = EMAIL,
+    *,
+    password: str | None = PASSWORD,
+    locked: bool = False,
+    deactivated: bool = False,
 ) -> User:
-    """A registered user of a new practice, with a password set now."""
-    now = context.clock.now()
-    practice = Practice(id=f"p-{email}", name="Smile Dental", created_at=now)
-    user = User(
-        id=f"u-{email}",
-        practice_id=practice.id,
-        email=email,
-        status=RegistrationStatus.REGISTERED,
-        created_at=now,
-        **fields,  # type: ignore[arg-type]
+    """A user of a new practice, registered with ``password`` set now unless it is None."""
+    world = World(context)
+    return world.user(
+        email, practice=world.practice(), password=password, locked=locked, deactivated=deactivated
     )
-    with context.storage.unit_of_work() as uow:
-        uow.practices.add(practice)
-        uow.users.add(user)
-        if password is not None:
-            stored = context.hasher.hash(password)
-            uow.credentials.add(Credential(user_id=user.id, password_hash=stored, set_at=now))
-    return user
 
 
 def failures(context: Dependencies, user: User) -> int:

@@ -6,7 +6,7 @@ import pytest
 
 from practice.office import Office
 from securepractice.dependencies import Dependencies
-from securepractice.practice.payments import InMemoryPaymentProcessor
+from securepractice.testing import InMemoryPaymentProcessor
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import securepractice
-from practice.office import PASSWORD, Office
+from practice.office import Office
 from securepractice.portal import Accounts, Billing, PracticeAdministration
 from securepractice.practice import support
+from securepractice.testing import PASSWORD
 
 SERVICES: tuple[type, ...] = (PracticeAdministration, Billing, Accounts)
 #: Parameters through which a method could address a user other than the caller.

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import attrs
 import pytest
 
-from practice.office import Actor, Office
+from practice.office import MANAGER, Office
 from securepractice import (
     AlreadyExists,
     DeliveryFailed,
@@ -22,8 +22,8 @@ from securepractice import (
 from securepractice.errors import PaymentFailed
 from securepractice.policy.securemail import SECUREMAIL, charge_key
 from securepractice.portal import Billing
-from securepractice.practice.payments import InMemoryPaymentProcessor
 from securepractice.settings import BillingRules
+from securepractice.testing import InMemoryPaymentProcessor, Member
 
 UTC = timezone.utc
 
@@ -31,7 +31,7 @@ UTC = timezone.utc
 CARD = "tok_visa_4242"
 
 
-def with_card(office: Office, actor: Actor, card: str = CARD) -> None:
+def with_card(office: Office, actor: Member, card: str = CARD) -> None:
     office.billing.put_card_on_file(actor.token, processor_token=card, last_four="4242")
 
 
@@ -174,7 +174,7 @@ def test_um6_without_a_card_is_refused(office: Office) -> None:
 
 def test_um6_a_manager_paid_for_by_another_cannot_buy(office: Office) -> None:
     """UM-6: a manager whose own SecureMail another User Manager pays for cannot pay for others."""
-    second = office.signed_in("second@alpha.example", "practice-a", manager=True)
+    second = office.world.member("second@alpha.example", practice=office.practice_a, roles=MANAGER)
     with_card(office, second)
     with_card(office, office.manager_a)
     office.billing.purchase_securemail(second.token, account_id=office.manager_a.id)
@@ -187,7 +187,7 @@ def test_um6_a_manager_paid_for_by_another_cannot_buy(office: Office) -> None:
 
 def test_um6_an_account_already_paid_for_is_refused(office: Office) -> None:
     """UM-6: the target must not be paid for already, by this manager or another."""
-    second = office.signed_in("second@alpha.example", "practice-a", manager=True)
+    second = office.world.member("second@alpha.example", practice=office.practice_a, roles=MANAGER)
     with_card(office, office.manager_a)
     with_card(office, second)
     office.billing.purchase_securemail(office.manager_a.token, account_id=office.user_a.id)
@@ -324,7 +324,7 @@ def test_a_declined_monthly_charge_ends_access(office: Office, clock: FakeClock)
     run = office.billing.run_billing()
     assert run.charged == ()
     assert len(run.failed) == 1
-    assert office.practice.dashboard_products(office.sign_in("user@alpha.example")) == ()
+    assert office.practice.dashboard_products(office.world.sign_in("user@alpha.example")) == ()
     with office.context.storage.unit_of_work() as uow:
         assert uow.securemail.active_purchase(office.user_a.id) is None
         ended = [
@@ -413,7 +413,7 @@ def test_run_billing_takes_an_aware_time(office: Office) -> None:
 
 def test_um7_lists_own_and_paid_for_accounts_only(office: Office, clock: FakeClock) -> None:
     """UM-7: the manager sees payments and invoices of their own account and those they pay for."""
-    second = office.signed_in("second@alpha.example", "practice-a", manager=True)
+    second = office.world.member("second@alpha.example", practice=office.practice_a, roles=MANAGER)
     with_card(office, office.manager_a)
     with_card(office, second)
     office.billing.purchase_securemail(office.manager_a.token, account_id=office.manager_a.id)
@@ -422,7 +422,7 @@ def test_um7_lists_own_and_paid_for_accounts_only(office: Office, clock: FakeClo
     clock.advance(days=31)
     office.billing.run_billing()
 
-    token = office.sign_in("manager@alpha.example")
+    token = office.world.sign_in("manager@alpha.example")
     payments = office.billing.list_payments(token)
     invoices = office.billing.list_invoices(token)
 
@@ -432,13 +432,13 @@ def test_um7_lists_own_and_paid_for_accounts_only(office: Office, clock: FakeClo
     assert [p.paid_at for p in payments] == sorted(p.paid_at for p in payments)
     assert {i.account_id for i in invoices} == accounts
     assert len(invoices) == 4
-    others = office.billing.list_payments(office.sign_in("second@alpha.example"))
+    others = office.billing.list_payments(office.world.sign_in("second@alpha.example"))
     assert {p.account_id for p in others} == {office.invited_a.id}
 
 
 def test_um7_own_account_paid_by_another_is_listed(office: Office) -> None:
     """UM-7: a manager's own account's payments are theirs to see, whoever paid."""
-    second = office.signed_in("second@alpha.example", "practice-a", manager=True)
+    second = office.world.member("second@alpha.example", practice=office.practice_a, roles=MANAGER)
     with_card(office, second)
     office.billing.purchase_securemail(second.token, account_id=office.manager_a.id)
     [payment] = office.billing.list_payments(office.manager_a.token)
@@ -486,7 +486,7 @@ def test_um7_a_failed_email_is_audited_and_raised(office: Office) -> None:
 @pytest.mark.parametrize("who", ["user_a", "support"])
 def test_um7_only_a_user_manager_sees_billing(office: Office, who: str) -> None:
     """UM-7: payments and invoices are a User Manager's view."""
-    actor: Actor = getattr(office, who)
+    actor: Member = getattr(office, who)
     for view in (
         office.billing.list_payments,
         office.billing.list_invoices,

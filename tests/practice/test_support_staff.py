@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from practice.office import PASSWORD, Office
+from practice.office import SUPPORT, Office
 from securepractice import (
     InvalidInput,
     InvalidToken,
@@ -17,6 +17,7 @@ from securepractice import (
     SignInReason,
 )
 from securepractice.records import revised
+from securepractice.testing import PASSWORD
 
 
 def test_sp1_lk2_support_unlocks_and_clears_the_failure_count(office: Office) -> None:
@@ -174,7 +175,7 @@ def test_pf2_unknown_practice_is_not_found(office: Office) -> None:
 
 def test_lk6_deactivation_ends_every_session_and_sign_in(office: Office) -> None:
     """LK-6: deactivating a user revokes every session; they cannot sign in."""
-    second_session = office.sign_in("user@alpha.example")
+    second_session = office.world.sign_in("user@alpha.example")
     deactivated = office.practice.deactivate(office.support.token, user_id=office.user_a.id)
     assert deactivated.deactivated
     signin = office.accounts
@@ -196,7 +197,7 @@ def test_lk6_deactivation_ends_every_session_and_sign_in(office: Office) -> None
 
 def test_sp1_support_does_not_act_on_other_staff(office: Office) -> None:
     """Support actions apply to practice users; other staff are out of reach."""
-    other = office.signed_in("other@portal.example", None, support=True)
+    other = office.world.member("other@portal.example", roles=SUPPORT)
     with pytest.raises(PermissionDenied) as caught:
         office.practice.deactivate(office.support.token, user_id=other.id)
     assert caught.value.code == "permission.not_practice_user"
@@ -205,7 +206,7 @@ def test_sp1_support_does_not_act_on_other_staff(office: Office) -> None:
 
 def test_a_deactivated_or_locked_actor_can_do_nothing(office: Office) -> None:
     """A deactivated support member's session is gone: the action is refused, nothing changes."""
-    other = office.signed_in("other@portal.example", None, support=True)
+    other = office.world.member("other@portal.example", roles=SUPPORT)
     office.practice.deactivate(office.support.token, user_id=office.manager_a.id)
     with pytest.raises(InvalidToken):
         office.practice.list_users(office.manager_a.token)

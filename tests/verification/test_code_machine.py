@@ -16,11 +16,11 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from securepractice.clock import FakeClock
 from securepractice.errors import InvalidInput, InvalidState, RateLimited
 from securepractice.records import Challenge, Phone, PhoneKind, Purpose, SendLedger
 from securepractice.secret import Secret
 from securepractice.settings import VerificationRules
+from securepractice.testing import FakeClock
 from securepractice.verification.codes import (
     CodeIssued,
     VerifyOutcome,

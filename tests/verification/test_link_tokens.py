@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from securepractice.clock import FakeClock
 from securepractice.errors import InvalidInput, InvalidToken, SettingsError
 from securepractice.records import LinkToken, TokenPurpose
 from securepractice.secret import Secret
 from securepractice.settings import LinkRules
+from securepractice.testing import FakeClock
 from securepractice.verification.tokens import (
     INVALID_LINK_MESSAGE,
     IssuedToken,

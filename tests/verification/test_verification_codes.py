@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from securepractice.clock import FakeClock
 from securepractice.errors import InvalidInput, InvalidState, RateLimited
 from securepractice.records import (
     Challenge,
@@ -26,6 +25,7 @@ from securepractice.records import (
 )
 from securepractice.secret import Secret
 from securepractice.settings import VerificationRules
+from securepractice.testing import FakeClock
 from securepractice.verification.codes import (
     CodeIssued,
     VerifyOutcome,

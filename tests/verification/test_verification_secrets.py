@@ -11,10 +11,10 @@ from typing import cast
 import attrs
 import pytest
 
-from securepractice.clock import FakeClock
 from securepractice.errors import SecurePracticeError
 from securepractice.records import Phone, PhoneKind, Purpose, TokenPurpose
 from securepractice.settings import LinkRules, VerificationRules
+from securepractice.testing import FakeClock
 from securepractice.verification import codes, phones, tokens
 
 #: Codes no phone number, date or id of this test contains, drawn in turn.

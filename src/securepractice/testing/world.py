@@ -53,9 +53,13 @@ class World:
     def __init__(self, deps: Dependencies) -> None:
         self._deps = deps
 
-    def practice(self, name: str = "Smile Dental") -> Practice:
-        """Store a new practice and return it."""
-        practice = Practice(id=uuid.uuid4().hex, name=name, created_at=self._deps.now())
+    def practice(self, name: str = "Smile Dental", *, practice_id: str | None = None) -> Practice:
+        """Store a new practice, under ``practice_id`` when the test names it, and return it."""
+        practice = Practice(
+            id=uuid.uuid4().hex if practice_id is None else practice_id,
+            name=name,
+            created_at=self._deps.now(),
+        )
         with self._deps.unit() as uow:
             uow.practices.add(practice)
         return practice
@@ -71,12 +75,16 @@ class World:
         two_step: bool = True,
         first_name: str = "Dana",
         last_name: str = "Smith",
+        locked: bool = False,
+        deactivated: bool = False,
     ) -> User:
         """Store a user of ``practice`` (support staff have none) and return it.
 
         With a ``password`` the user is registered; with None they are
-        invited and have not finished registration. ``email`` must be in
-        its normal form (`~securepractice.policy.identity.normalize_email`).
+        invited and have not finished registration. ``locked`` and
+        ``deactivated`` give a user as a lockout or a User Manager left them.
+        ``email`` must be in its normal form
+        (`~securepractice.policy.identity.normalize_email`).
         """
         now = self._deps.now()
         user = User(
@@ -91,6 +99,8 @@ class World:
             if password is None
             else RegistrationStatus.REGISTERED,
             two_step_enabled=two_step,
+            locked=locked,
+            deactivated=deactivated,
             created_at=now,
         )
         with self._deps.unit() as uow:
@@ -108,13 +118,14 @@ class World:
     def sign_in(self, email: str, password: str = PASSWORD) -> str:
         """Sign in through the real sign-in and return the session token.
 
-        Raises `AssertionError` when the sign-in is refused, with the reason
-        for the test's report (never the password).
+        Raises `AssertionError` when the sign-in gives no full session (an
+        expired password gives one for the change of password only), with
+        the reason for the test's report (never the password).
         """
         from securepractice.accounts import signin  # noqa: PLC0415 - services load on use
 
         result = signin.sign_in(self, email=email, password=password)
-        if result.session_token is None:
+        if not result.ok or result.session_token is None:
             msg = f"sign-in of a world user was refused: {result.reason.value}"
             raise AssertionError(msg)
         return result.session_token.reveal()
