@@ -54,6 +54,7 @@ from securepractice.records import (
 )
 
 __all__ = [
+    "AccountRecords",
     "AuditLog",
     "Cards",
     "Challenges",
@@ -62,6 +63,7 @@ __all__ = [
     "Entitlements",
     "LinkTokens",
     "Practices",
+    "ProductRecords",
     "SecureMailBilling",
     "Sessions",
     "SignInFailures",
@@ -70,6 +72,7 @@ __all__ = [
     "TermsAcceptances",
     "UnitOfWork",
     "Users",
+    "VerificationRecords",
 ]
 
 
@@ -393,28 +396,45 @@ class SecureMailBilling(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
-    """One atomic step of a flow, and the way to every repository (ST-2).
-
-    Use it as a context manager: it commits when the block ends normally and
-    rolls back everything when it raises. Repositories work only inside the
-    block; a unit is used once, and units do not nest.
-    """
+class AccountRecords(Protocol):
+    """What the account flows keep: who a user is and how they sign in (ID, PW, LK, RG)."""
 
     practices: Practices
     users: Users
     credentials: Credentials
     sign_in_failures: SignInFailures
+    sessions: Sessions
+    terms: TermsAcceptances
+
+
+class VerificationRecords(Protocol):
+    """What proving an identity keeps: codes, the send limit, e-mailed links (VF, RS, RG-4)."""
+
     challenges: Challenges
     code_sends: CodeSends
     link_tokens: LinkTokens
-    sessions: Sessions
-    audit: AuditLog
-    terms: TermsAcceptances
+
+
+class ProductRecords(Protocol):
+    """What a practice buys and who may use it: products, cards, SecureMail (SB, UM-6, UM-7)."""
+
     subscriptions: Subscriptions
     entitlements: Entitlements
     cards: Cards
     securemail: SecureMailBilling
+
+
+class UnitOfWork(AccountRecords, VerificationRecords, ProductRecords, Protocol):
+    """One atomic step of a flow, and the way to every repository (ST-2).
+
+    The repositories come in three groups, by the flows that use them, and
+    the audit log that every flow writes to. Use the unit as a context
+    manager: it commits when the block ends normally and rolls back
+    everything when it raises. Repositories work only inside the block; a
+    unit is used once, and units do not nest.
+    """
+
+    audit: AuditLog
 
     def __enter__(self) -> Self:
         """Begin the unit; `StorageError` if the store cannot."""
