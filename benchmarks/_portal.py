@@ -5,6 +5,7 @@ The benchmarks store their practice and users with `securepractice.testing.World
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from securepractice import (
     LinkRules,
     Messaging,
     Outbox,
+    Secret,
     Settings,
     SQLiteStorage,
 )
@@ -29,7 +31,10 @@ def sqlite_context(folder: Path, hashing: HashParameters | None = None) -> Depen
         storage=SQLiteStorage(folder / "portal.db"),
         messaging=Messaging.using(Outbox()),
         settings=Settings(
-            hashing=hashing or HashParameters(), links=LinkRules(base_url="https://portal.example")
+            hashing=hashing or HashParameters(),
+            links=LinkRules(base_url="https://portal.example"),
+            # A fresh secret per run: each benchmark's database is new and of this process only.
+            secret=Secret(secrets.token_bytes(32)),
         ),
         clock=FakeClock(START),
     )

@@ -46,12 +46,13 @@ def setup(folder: Path) -> tuple[Accounts, Dependencies, str]:
 
 
 def writer_latencies(context: Dependencies, user_id: str, stop: threading.Event) -> list[float]:
-    """Run a one-increment unit each millisecond until ``stop``; return their times in ms."""
+    """Run a one-count unit each millisecond until ``stop``; return their times in ms."""
     latencies: list[float] = []
     while not stop.is_set():
         start = time.perf_counter()
+        now = context.clock.now()
         with context.storage.unit_of_work() as uow:
-            uow.sign_in_failures.increment(user_id)
+            uow.sign_in_failures.start(user_id, now=now, abandoned_before=now)
         latencies.append((time.perf_counter() - start) * 1000)
         # A request a millisecond, not a tight loop: SQLite's busy handler is not
         # fair, and a writer that never pauses can starve the others.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from _timing import in_threads
 
-from securepractice.records import Practice, User
+from securepractice.records import AttemptOutcome, Practice, User
 from securepractice.storage.sqlite import SQLiteStorage
 
 NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
@@ -33,7 +33,9 @@ def adapter_increments(folder: Path, threads: int) -> float:
     def work() -> None:
         for _ in range(each):
             with store.unit_of_work() as uow:
-                uow.sign_in_failures.increment("u1")
+                failures = uow.sign_in_failures
+                failures.start("u1", now=NOW, abandoned_before=NOW)
+                failures.finish("u1", started=NOW, outcome=AttemptOutcome.WRONG)
 
     elapsed = in_threads(threads, work)
     with store.unit_of_work() as uow:

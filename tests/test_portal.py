@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SECRET
 from securepractice import (
     FakeClock,
     InMemoryPaymentProcessor,
@@ -18,7 +19,7 @@ from securepractice import (
     StorageError,
 )
 
-SETTINGS = Settings(links=LinkRules(base_url="https://portal.example"))
+SETTINGS = Settings(links=LinkRules(base_url="https://portal.example"), secret=SECRET)
 
 
 def test_sqlite_portal_keeps_what_it_is_told_across_reopening(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ def test_readme_python_example_runs(
 ) -> None:
     """Each Python block of the README runs without error (its asserts are the checks)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PORTAL_SECRET", "5e" * 32)  # what the README's console block exports
     exec(compile(block, str(README), "exec"), {})  # noqa: S102 - the README is ours
     assert capsys.readouterr().out or "print(" not in block
 

@@ -31,6 +31,7 @@ def test_defaults_are_the_specs() -> None:
     assert s.sign_in.max_failed_sign_ins == 5  # LK-1
     assert s.sign_in.idle_timeout == timedelta(minutes=30)  # LK-6
     assert s.sign_in.absolute_lifetime == timedelta(hours=12)  # LK-7
+    assert s.sign_in.attempt_timeout == timedelta(seconds=30)  # DP-5
     assert s.verification.default_region == "US"  # VF-1
     assert s.verification.code_digits == 6  # VF-4
     assert s.verification.code_lifetime == timedelta(minutes=10)  # VF-4
@@ -72,6 +73,8 @@ def test_allow_list_can_be_narrowed_and_is_lower_cased() -> None:
         (lambda: HashParameters(salt_len=8), "salt_len"),
         (lambda: SignInRules(idle_timeout=timedelta(0)), "idle_timeout"),
         (lambda: SignInRules(max_failed_sign_ins=0), "max_failed_sign_ins"),
+        (lambda: SignInRules(attempt_timeout=timedelta(0)), "attempt_timeout"),
+        (lambda: SignInRules(attempt_timeout=30), "attempt_timeout"),  # type: ignore[arg-type]
         (lambda: VerificationRules(default_region="usa"), "default_region"),
         (lambda: VerificationRules(code_digits=4), "code_digits"),
         (lambda: VerificationRules(code_key=Secret(b"short")), "code_key"),

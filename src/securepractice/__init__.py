@@ -87,6 +87,7 @@ if TYPE_CHECKING:
     )
     from securepractice.practice.payments import PaymentProcessor as PaymentProcessor
     from securepractice.practice.users import ManagedUser as ManagedUser
+    from securepractice.records import AttemptOutcome as AttemptOutcome
     from securepractice.records import AuditEvent as AuditEvent
     from securepractice.records import CardOnFile as CardOnFile
     from securepractice.records import Challenge as Challenge
@@ -124,6 +125,7 @@ if TYPE_CHECKING:
     from securepractice.storage.memory import MemoryStorage as MemoryStorage
     from securepractice.storage.ports import Storage as Storage
     from securepractice.storage.ports import UnitOfWork as UnitOfWork
+    from securepractice.storage.postgres import PostgresStorage as PostgresStorage
     from securepractice.storage.sqlite import SQLiteStorage as SQLiteStorage
     from securepractice.verification.codes import CodeIssued as CodeIssued
     from securepractice.verification.codes import VerifyOutcome as VerifyOutcome
@@ -208,6 +210,7 @@ _MODULE_OF: dict[str, str] = {
     "InMemoryPaymentProcessor": "securepractice.practice.payments",
     "PaymentProcessor": "securepractice.practice.payments",
     "ManagedUser": "securepractice.practice.users",
+    "AttemptOutcome": "securepractice.records",
     "AuditEvent": "securepractice.records",
     "CardOnFile": "securepractice.records",
     "Challenge": "securepractice.records",
@@ -244,6 +247,7 @@ _MODULE_OF: dict[str, str] = {
     "FaultyStorage": "securepractice.storage.faults",
     "MemoryStorage": "securepractice.storage.memory",
     "Storage": "securepractice.storage.ports",
+    "PostgresStorage": "securepractice.storage.postgres",
     "UnitOfWork": "securepractice.storage.ports",
     "SQLiteStorage": "securepractice.storage.sqlite",
     "CodeIssued": "securepractice.verification.codes",

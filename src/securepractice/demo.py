@@ -11,6 +11,7 @@ file, and the clock is a fake one, so that half an hour passes at once.
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from securepractice.policy.attachments import Attachment, AttachmentPolicy
 from securepractice.policy.password import PasswordReport
 from securepractice.portal import Portal
 from securepractice.records import DeliveryMethod
+from securepractice.secret import Secret
 from securepractice.settings import HashParameters, LinkRules, Settings
 
 __all__ = ["run_demo"]
@@ -160,8 +162,12 @@ def run_demo(out: TextIO) -> int:
     """Play the demonstration, printing to ``out``; return the exit status."""
     phone = _Phone(ConsoleMessenger(out))
     clock = FakeClock()
+    # A new portal secret each run is fine here: the demo's database is temporary and
+    # opened by this one process. A real portal keeps one secret for good (DP-2).
     settings = Settings(
-        hashing=HashParameters.OWASP, links=LinkRules(base_url="https://portal.example")
+        hashing=HashParameters.OWASP,
+        links=LinkRules(base_url="https://portal.example"),
+        secret=Secret(secrets.token_bytes(32)),
     )
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "portal.db"

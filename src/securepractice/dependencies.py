@@ -3,7 +3,8 @@
 `Portal` builds a `Dependencies` from its arguments; an application that
 composes the services itself builds one directly and hands it to the
 service facades (`~securepractice.portal.Accounts`,
-`~securepractice.portal.PracticeAdministration`).
+`~securepractice.portal.PracticeAdministration`). Either way the portal
+secret is checked against the store when the value is built (DP-2).
 """
 
 from __future__ import annotations
@@ -14,13 +15,44 @@ from typing import Protocol
 import attrs
 
 from securepractice.clock import Clock, SystemClock
+from securepractice.errors import SettingsError
+from securepractice.keys import fingerprint
 from securepractice.messaging.ports import Messaging
 from securepractice.policy.hashing import PasswordHasher
 from securepractice.policy.password import PasswordPolicy
 from securepractice.settings import Settings
 from securepractice.storage.ports import Storage, UnitOfWork
 
-__all__ = ["Dependencies", "Service"]
+__all__ = ["Dependencies", "Service", "check_secret"]
+
+#: Why a persistent store refuses to work without the portal secret (DP-2).
+_NO_SECRET_MESSAGE = (
+    "a store kept in a file or on a server is shared by every process of the portal, so the "
+    "portal needs its own secret: give Settings(secret=Secret(...)) with at least 32 random "
+    "bytes (such as secrets.token_bytes(32)), the same in every process and server, kept "
+    "outside the code and the database"
+)
+
+
+def check_secret(storage: Storage, settings: Settings) -> None:
+    """Refuse a persistent store without the portal secret; have the store remember it (DP-2).
+
+    Raises `~securepractice.errors.SettingsError` (``settings.no_secret``)
+    when ``storage`` is persistent and ``settings.secret`` is None, and
+    lets the store raise ``settings.secret_mismatch`` when it was first
+    used with another secret. With ``settings.previous_secret`` the store
+    moves from that secret to the new one (key rotation). An in-memory
+    store without a secret is fine: its codes live and die with the process.
+    """
+    if settings.secret is None:
+        if storage.persistent:
+            raise SettingsError("secret", _NO_SECRET_MESSAGE, code="settings.no_secret")
+        return
+    previous = settings.previous_secret
+    storage.remember_secret(
+        fingerprint(settings.secret),
+        replacing=None if previous is None else fingerprint(previous),
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -30,7 +62,8 @@ class Dependencies:
     ``terms_version`` is the version of the Terms of Use users accept now
     (RG-3); ``portal_name`` is the proper name messages give the portal
     ("Your Practice Portal verification code is ..."). ``hasher`` and
-    ``policy`` follow ``settings`` unless given.
+    ``policy`` follow ``settings`` unless given. Building one checks the
+    portal secret against the store (`check_secret`, DP-2).
     """
 
     storage: Storage
@@ -45,6 +78,9 @@ class Dependencies:
     )
     terms_version: str = "1"
     portal_name: str = "Practice Portal"
+
+    def __attrs_post_init__(self) -> None:
+        check_secret(self.storage, self.settings)
 
     def now(self) -> datetime:
         """Return the current time, from the clock."""

@@ -560,15 +560,29 @@ _TABLE: Final = (
         "A password profile that screens compromised passwords was built without a source of them.",
     ),
     ErrorCode(
+        "settings.no_secret",
+        ("SettingsError",),
+        "A store kept in a file or on a server was opened without the portal secret: give"
+        " Settings(secret=...), 32 or more random bytes, the same in every process.",
+    ),
+    ErrorCode(
+        "settings.secret_mismatch",
+        ("SettingsError",),
+        "The store was first used with another portal secret: start with that one, or rotate by"
+        " giving the new one as secret and the old one as previous_secret.",
+    ),
+    ErrorCode(
         "storage.bad_option",
         _INPUT,
-        "SQLiteStorage was given an unknown synchronous mode or a negative busy_timeout.",
+        "SQLiteStorage was given an unknown synchronous mode or a negative busy_timeout, or"
+        " PostgresStorage a pool size or timeout it cannot work with.",
     ),
     ErrorCode(
         "storage.busy",
         _STORAGE,
-        "The database stayed locked by another connection for longer than the busy timeout;"
-        " nothing was written.",
+        "The database stayed locked by another connection for longer than the store waits"
+        " (SQLite's busy_timeout, PostgreSQL's lock_timeout), or PostgreSQL broke a deadlock by"
+        " failing this unit; nothing was written.",
     ),
     ErrorCode("storage.cannot_open", _STORAGE, "The database file cannot be opened."),
     ErrorCode("storage.closed", _STORAGE, "The store is closed."),
@@ -617,6 +631,12 @@ _TABLE: Final = (
         "storage.unit_reused",
         _STORAGE,
         "A unit of work was used a second time; each can be used only once.",
+    ),
+    ErrorCode(
+        "storage.value_refused",
+        _STORAGE,
+        "The database cannot keep a value of the record (PostgreSQL: a NUL character in a key or"
+        " an email, a number out of range); nothing was written.",
     ),
     ErrorCode(
         "terms.already_accepted",

@@ -61,8 +61,8 @@ class SettingsError(SecurePracticeError, ValueError):
 
     default_code = "settings.invalid"
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str, message: str, *, code: str | None = None) -> None:
+        super().__init__(f"{field}: {message}", code=code)
         self.field = field
 
 

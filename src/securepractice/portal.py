@@ -1,11 +1,18 @@
 """The whole account layer wired together, in one line for the embedded default.
 
 ```python
+settings = Settings(secret=Secret(bytes.fromhex(os.environ["PORTAL_SECRET"])),
+                    links=LinkRules(base_url="https://portal.example"))
 portal = Portal.sqlite("portal.db", messaging=Messaging.using(ConsoleMessenger()),
-                       settings=Settings(links=LinkRules(base_url="https://portal.example")))
+                       settings=settings)
 practice = portal.accounts.create_practice(name="Smile Dental")
 portal.accounts.invite(practice_id=practice.id, email="dr.smith@example.com")
 ```
+
+A store kept in a file or on a server needs the portal secret
+(``Settings.secret``: at least 32 random bytes, the same in every process);
+without it, or with another one than the store first saw, the portal
+refuses to start (DP-2). An in-memory portal may go without.
 """
 
 from __future__ import annotations
@@ -131,7 +138,10 @@ class Portal:
 
     ``portal.accounts`` holds every action a user takes for their own
     account, ``portal.practice`` what User Managers and support staff do,
-    and ``portal.billing`` the SecureMail money rules.
+    and ``portal.billing`` the SecureMail money rules. Building one checks
+    the portal secret against the store
+    (`~securepractice.dependencies.check_secret`): a persistent store needs
+    ``settings.secret`` (DP-2).
     """
 
     def __init__(
@@ -174,10 +184,19 @@ class Portal:
     def sqlite(
         cls, path: str | os.PathLike[str], *, messaging: Messaging, **options: Unpack[PortalOptions]
     ) -> Portal:
-        """Open (and create or migrate) the SQLite database at ``path``: the embedded default."""
+        """Open (and create or migrate) the SQLite database at ``path``: the embedded default.
+
+        ``settings`` must hold the portal secret (DP-2); when the portal
+        refuses to start, the database is closed again.
+        """
         from securepractice.storage.sqlite import SQLiteStorage  # noqa: PLC0415 (loaded when used)
 
-        return cls(storage=SQLiteStorage(path), messaging=messaging, **options)
+        storage = SQLiteStorage(path)
+        try:
+            return cls(storage=storage, messaging=messaging, **options)
+        except BaseException:
+            storage.close()
+            raise
 
     @classmethod
     def in_memory(cls, *, messaging: Messaging, **options: Unpack[PortalOptions]) -> Portal:
@@ -200,3 +219,23 @@ class Portal:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @classmethod
+    def postgres(
+        cls, conninfo: str, *, messaging: Messaging, **options: Unpack[PortalOptions]
+    ) -> Portal:
+        """Connect to (and create or migrate) a PostgreSQL database: for several servers (DP-4).
+
+        ``conninfo`` is a libpq connection string or URL; the store's pool
+        takes its defaults (`~securepractice.storage.postgres.PostgresStorage`).
+        ``settings`` must hold the portal secret (DP-2); when the portal
+        refuses to start, the pool is closed again. Needs the postgres extra.
+        """
+        from securepractice.storage.postgres import PostgresStorage  # noqa: PLC0415 (when used)
+
+        storage = PostgresStorage(conninfo)
+        try:
+            return cls(storage=storage, messaging=messaging, **options)
+        except BaseException:
+            storage.close()
+            raise

@@ -17,6 +17,7 @@ import attrs
 from securepractice.errors import InvalidInput
 
 __all__ = [
+    "AttemptOutcome",
     "AuditEvent",
     "CardOnFile",
     "Challenge",
@@ -73,6 +74,14 @@ class DeliveryMethod(enum.Enum):
 
     VOICE = "voice"
     SMS = "sms"
+
+
+class AttemptOutcome(enum.Enum):
+    """How a sign-in attempt ended, for the failure count (LK-1, LK-3, LK-8)."""
+
+    WRONG = "wrong"
+    RIGHT = "right"
+    NOT_COUNTED = "not_counted"
 
 
 class Purpose(enum.Enum):

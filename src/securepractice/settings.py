@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from securepractice.errors import SettingsError
+from securepractice.keys import derive_key
 from securepractice.secret import Secret
 
 __all__ = [
@@ -147,9 +148,18 @@ HashParameters.OWASP = HashParameters(time_cost=2, memory_cost=19 * 1024, parall
 
 @attrs.frozen(kw_only=True)
 class SignInRules:
-    """Lockout and session numbers (LK-1, LK-6, LK-7)."""
+    """Lockout and session numbers (LK-1, LK-6, LK-7, DP-5).
+
+    ``attempt_timeout`` is how long a sign-in attempt may stay in flight
+    (counted, its outcome not yet recorded) before it is abandoned: an
+    attempt whose outcome storage failed to record stops counting toward
+    the threshold then, and never becomes a failure (DP-5).
+    """
 
     max_failed_sign_ins: int = attrs.field(default=5, validator=_whole(1))
+    attempt_timeout: timedelta = attrs.field(
+        default=timedelta(seconds=30), validator=_positive_duration
+    )
     idle_timeout: timedelta = attrs.field(
         default=timedelta(minutes=30), validator=_positive_duration
     )
@@ -157,6 +167,17 @@ class SignInRules:
         default=timedelta(hours=12), validator=_positive_duration
     )
     session_token_bytes: int = attrs.field(default=32, validator=_whole(16))
+
+
+_SECRET_REQUIREMENT = "a Secret holding at least 32 random bytes"
+
+
+def _is_secret_or_none(value: object) -> bool:
+    return value is None or (
+        isinstance(value, Secret)
+        and isinstance(value.reveal(), bytes)
+        and len(value.reveal()) >= _MIN_CODE_KEY_BYTES
+    )
 
 
 def _new_code_key() -> Secret[bytes]:
@@ -167,9 +188,9 @@ def _new_code_key() -> Secret[bytes]:
 class VerificationRules:
     """Two-step verification numbers (VF-1, VF-4, VF-7, VF-8).
 
-    ``code_key`` is the server key under which codes are stored as
-    HMAC-SHA256. It defaults to a fresh random key per `Settings` value;
-    every process that must check another's codes needs the same key.
+    ``code_key`` is the key under which codes are stored as a keyed hash.
+    In a portal it is derived from `Settings.secret`; alone, for the pure
+    core, it defaults to a fresh random key, good for one process only.
     """
 
     default_region: str = attrs.field(
@@ -193,12 +214,8 @@ class VerificationRules:
     code_key: Secret[bytes] = attrs.field(
         factory=_new_code_key,
         validator=_check(
-            lambda v: (
-                isinstance(v, Secret)
-                and isinstance(v.reveal(), bytes)
-                and len(v.reveal()) >= _MIN_CODE_KEY_BYTES
-            ),
-            "a Secret holding at least 32 random bytes",
+            lambda v: v is not None and _is_secret_or_none(v),
+            _SECRET_REQUIREMENT,
         ),
     )
 
@@ -300,6 +317,13 @@ class Settings:
     ``Settings()`` gives the portal's rules. Override a group, for example
     ``Settings(password=PasswordRules.NIST)`` or
     ``Settings(sign_in=SignInRules(max_failed_sign_ins=3))``.
+
+    ``secret`` is the portal secret (at least 32 random bytes, the same in
+    every process and server of the portal): every key is derived from it,
+    the code key among them, which then replaces ``verification.code_key``
+    (DP-1). A store shared between processes refuses to work without it, or
+    with another one than it first saw (DP-2). To rotate it, start once with
+    the new ``secret`` and the old one as ``previous_secret``.
     """
 
     password: PasswordRules = _group(PasswordRules)
@@ -309,3 +333,18 @@ class Settings:
     links: LinkRules = _group(LinkRules)
     attachments: AttachmentRules = _group(AttachmentRules)
     billing: BillingRules = _group(BillingRules)
+    secret: Secret[bytes] | None = attrs.field(
+        default=None, validator=_check(_is_secret_or_none, _SECRET_REQUIREMENT), repr=False
+    )
+    previous_secret: Secret[bytes] | None = attrs.field(
+        default=None, validator=_check(_is_secret_or_none, _SECRET_REQUIREMENT), repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.previous_secret is not None and self.secret is None:
+            raise SettingsError("previous_secret", "give the new secret too, as secret")
+        if self.secret is not None:
+            derived = derive_key(self.secret, "verification-code")
+            object.__setattr__(
+                self, "verification", attrs.evolve(self.verification, code_key=derived)
+            )

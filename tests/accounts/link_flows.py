@@ -126,6 +126,13 @@ class LosingStore:
     def close(self) -> None:
         self.inner.close()
 
+    @property
+    def persistent(self) -> bool:
+        return self.inner.persistent
+
+    def remember_secret(self, fingerprint: str, *, replacing: str | None = None) -> None:
+        self.inner.remember_secret(fingerprint, replacing=replacing)
+
 
 class OvertakenStore:
     """A store where another action saves a verification first, between a unit's read and save.
@@ -145,6 +152,13 @@ class OvertakenStore:
 
     def close(self) -> None:
         self.inner.close()
+
+    @property
+    def persistent(self) -> bool:
+        return self.inner.persistent
+
+    def remember_secret(self, fingerprint: str, *, replacing: str | None = None) -> None:
+        self.inner.remember_secret(fingerprint, replacing=replacing)
 
 
 class _OvertakenUnit:

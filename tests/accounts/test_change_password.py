@@ -20,15 +20,16 @@ from securepractice import (
     Outbox,
     PasswordHasher,
     Role,
+    StorageError,
 )
 from securepractice.accounts import profile
 from securepractice.accounts.profile import ChangePasswordResult
 from securepractice.accounts.signin import SignInOutcome, SignInReason
 from securepractice.dependencies import Dependencies
 from securepractice.portal import Accounts
-from securepractice.records import DeliveryMethod, PhoneKind, revised
+from securepractice.records import AttemptOutcome, DeliveryMethod, PhoneKind, revised
 from securepractice.secret import Secret
-from securepractice.testing import PASSWORD
+from securepractice.testing import PASSWORD, FaultyStorage
 
 if TYPE_CHECKING:
     from accounts.link_flows import Flows
@@ -269,6 +270,57 @@ def test_a_password_changed_meanwhile_is_not_overwritten(portal: Portal) -> None
     assert caught.value.code == "password.changed_meanwhile"
     assert portal.credential().password_hash == other_hash
     assert portal.actions.touch_session(portal.token).user_id == portal.user.id
+    # DP-5: the right current password was neither a failure nor left in flight.
+    assert portal.failures() == 0
+    assert attempts_counted(portal) == 0
+
+
+def attempts_counted(portal: Portal) -> int:
+    """The failures on record plus the attempts in flight: what the next attempt counts after."""
+    now = portal.clock.now()
+    timeout = portal.context.settings.sign_in.attempt_timeout
+    with portal.storage.unit_of_work() as uow:
+        counted = uow.sign_in_failures.start(
+            portal.user.id, now=now, abandoned_before=now - timeout
+        )
+        uow.sign_in_failures.finish(portal.user.id, started=now, outcome=AttemptOutcome.NOT_COUNTED)
+    return counted - 1
+
+
+def test_dp_5_a_right_current_password_never_counts_when_the_change_fails(
+    portal: Portal,
+) -> None:
+    """DP-5, LK-8: storage failing at each operation of a change never counts the right password.
+
+    The change fails at its k-th storage operation, for every k in turn
+    until it gets through: each time nothing changed, the one failure on
+    record stays one, and no attempt is left in flight to count later.
+    """
+    assert not portal.actions.sign_in(email=EMAIL, password="Wrong-password-1").ok
+    faulty = FaultyStorage(portal.storage)
+    actions = Accounts(attrs.evolve(portal.context, storage=faulty))
+    before = portal.credential()
+    failed_at = []
+    for operation in range(1, 100):
+        faulty.fail_at(operation)
+        try:
+            result = actions.change_password(
+                portal.token, current_password=PASSWORD, new_password=NEW, confirmation=NEW
+            )
+        except StorageError:
+            failed_at.append(operation)
+        else:
+            break
+        finally:
+            faulty.fail_at(None)
+        assert portal.credential() == before
+        assert attempts_counted(portal) == 1
+        assert not portal.stored_user().locked
+    assert failed_at == list(range(1, len(failed_at) + 1))
+    assert len(failed_at) >= 8  # both units of the change, each operation of them
+    assert result.ok
+    assert portal.failures() == 0
+    assert portal.credential() != before
 
 
 def test_a_corrupt_stored_hash_is_an_error_and_not_a_failure(portal: Portal) -> None:
@@ -360,9 +412,12 @@ def test_the_change_is_audited_with_actor_subject_and_practice(portal: Portal) -
 def test_attempts_past_the_threshold_are_never_checked(portal: Portal) -> None:
     """LK-4: once the count is past the limit, even the right password is not looked at."""
     limit = portal.context.settings.sign_in.max_failed_sign_ins
+    now = portal.clock.now()
     with portal.storage.unit_of_work() as uow:
         for _ in range(limit):
-            uow.sign_in_failures.increment(portal.user.id)
+            uow.sign_in_failures.start(portal.user.id, now=now, abandoned_before=now)
+            uow.sign_in_failures.finish(portal.user.id, started=now, outcome=AttemptOutcome.WRONG)
+    assert not portal.stored_user().locked
     result = change(portal, portal.token, PASSWORD, NEW)
     assert result.report.codes[0] == "password.current_wrong"
     assert portal.failures() == limit + 1

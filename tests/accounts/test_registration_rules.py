@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from accounts.link_flows import Flows, LosingStore
-from conftest import CHEAP_HASHING
+from conftest import CHEAP_HASHING, SECRET
 from securepractice import (
     AlreadyExists,
     DeliveryFailed,
@@ -341,7 +341,7 @@ def test_an_invitation_that_cannot_be_emailed_is_audited_and_can_be_sent_again(
 def test_rs_5_no_invitation_without_the_portals_configured_address(
     context: Dependencies, store: Storage
 ) -> None:
-    unset = attrs.evolve(context, settings=Settings(links=LinkRules()))
+    unset = attrs.evolve(context, settings=Settings(links=LinkRules(), secret=SECRET))
     actions = Accounts(unset)
     practice = actions.create_practice(name="Smile Dental")
     with pytest.raises(SettingsError) as error:

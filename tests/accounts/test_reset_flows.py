@@ -10,8 +10,9 @@ import attrs
 import pytest
 
 from accounts.link_flows import Flows, LosingStore, token_of
-from conftest import BASE_URL
+from conftest import BASE_URL, SECRET
 from securepractice import (
+    AttemptOutcome,
     InvalidState,
     InvalidToken,
     LinkRules,
@@ -207,7 +208,9 @@ def test_rs_3_a_reset_unlocks_clears_failures_revokes_sessions_and_other_links(
     )
     with flows.store.unit_of_work() as uow:
         uow.link_tokens.add(other.record)
-        uow.sign_in_failures.increment(user.id)
+        now = flows.clock.now()
+        uow.sign_in_failures.start(user.id, now=now, abandoned_before=now)
+        uow.sign_in_failures.finish(user.id, started=now, outcome=AttemptOutcome.WRONG)
     assert flows.accounts.reset_password(token, password=NEW, confirmation=NEW).ok
 
     assert not flows.user(user.id).locked
@@ -335,7 +338,7 @@ def test_rs_5_no_reset_without_the_portals_configured_address(
     context: Dependencies, store: Storage
 ) -> None:
     """Refused alike for every email, so the setting does not tell who has an account."""
-    actions = Accounts(attrs.evolve(context, settings=Settings(links=LinkRules())))
+    actions = Accounts(attrs.evolve(context, settings=Settings(links=LinkRules(), secret=SECRET)))
     for email in ("nobody@smile.example", "bad"):
         with pytest.raises(SettingsError) as error:
             actions.forgot_password(email=email)

@@ -486,6 +486,33 @@ def test_lk_8_a_corrupt_hash_fails_closed_and_is_not_counted(
     assert ("sign_in", "corrupt_hash") in audit_actions(context, user)
 
 
+def test_dp_5_a_right_password_refused_by_a_lock_made_meanwhile_is_not_a_failure(
+    context: Dependencies,
+) -> None:
+    """DP-5, LK-1: the account locks while argon2 runs: refused, and no failure is added."""
+    user = add_user(context)
+    accounts = Accounts(context)
+    for _ in range(2):
+        assert not accounts.sign_in(email=EMAIL, password="Wrong-2026").ok
+
+    class LockedMeanwhile(PasswordHasher):
+        def verify(self, stored: str, password: str) -> bool:
+            matched = super().verify(stored, password)
+            before = stored_user(context, user)
+            with context.storage.unit_of_work() as uow:
+                uow.users.save(revised(before, locked=True), expected_version=before.version)
+            return matched
+
+    racing = Accounts(attrs.evolve(context, hasher=LockedMeanwhile(context.settings.hashing)))
+    result = racing.sign_in(email=EMAIL, password=PASSWORD)
+    assert (result.outcome, result.reason) == (
+        SignInOutcome.INVALID_CREDENTIALS,
+        SignInReason.LOCKED,
+    )
+    assert result.session_token is None
+    assert failures(context, user) == 2
+
+
 def test_deactivated_users_cannot_sign_in(context: Dependencies, accounts: Accounts) -> None:
     add_user(context, deactivated=True)
     result = accounts.sign_in(email=EMAIL, password=PASSWORD)

@@ -1,19 +1,31 @@
-"""What only the SQLite store has: pragmas, schema versions, and its failures (ST-2, ST-3, LK-8)."""
+"""What only the SQLite store has: pragmas, schema versions, and its failures (ST-2, ST-3, LK-8).
+
+Also what lives in its file beyond one process: the portal secret's
+fingerprint (DP-2) and sign-in attempts in flight through a held lock (DP-5).
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import attrs
 import pytest
 
 from securepractice import FakeClock
-from securepractice.errors import AlreadyExists, Conflict, InvalidInput, StorageError
+from securepractice.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    SettingsError,
+    StorageError,
+)
+from securepractice.keys import fingerprint
 from securepractice.records import (
+    AttemptOutcome,
     AuditEvent,
     PhoneKind,
     Practice,
@@ -24,8 +36,13 @@ from securepractice.records import (
     User,
     revised,
 )
+from securepractice.secret import Secret
 from securepractice.storage import migrations
+from securepractice.storage.ports import SignInFailures
 from securepractice.storage.sqlite import SQLiteStorage, _storage_error, _Table
+
+#: How long an unfinished sign-in attempt stays in flight in these tests.
+IN_FLIGHT = timedelta(minutes=5)
 
 
 @pytest.fixture
@@ -53,6 +70,10 @@ def _add_user(store: SQLiteStorage, now: datetime) -> User:
     return user
 
 
+def _start(failures: SignInFailures, user_id: str, at: datetime) -> int:
+    return failures.start(user_id, now=at, abandoned_before=at - IN_FLIGHT)
+
+
 def test_connection_settings_put_durability_first(store: SQLiteStorage) -> None:
     """WAL, synchronous=FULL, foreign keys on, a busy timeout, STRICT tables where possible."""
     connection = store.connection()
@@ -63,7 +84,7 @@ def test_connection_settings_put_durability_first(store: SQLiteStorage) -> None:
     assert pragma == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1,
                       "busy_timeout": 5000}  # fmt: skip
     tables = connection.execute("SELECT sql FROM sqlite_schema WHERE type = 'table'").fetchall()
-    assert len(tables) == 16
+    assert len(tables) == 17
     assert all(row[0].endswith("STRICT") for row in tables)
 
 
@@ -93,7 +114,7 @@ def test_each_thread_has_its_own_connection(store: SQLiteStorage) -> None:
 
 def test_new_database_is_at_the_latest_schema_version(store: SQLiteStorage) -> None:
     """ST-3: the schema is versioned with PRAGMA user_version."""
-    assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION == 3
+    assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION == 4
 
 
 def test_older_database_migrates_forward_and_keeps_its_data(path: Path, now: datetime) -> None:
@@ -261,6 +282,146 @@ def test_migrated_users_are_keyed_by_their_exact_email(path: Path, now: datetime
         store.close()
 
 
+def test_version_3_failure_counts_survive_as_recorded_failures(path: Path, now: datetime) -> None:
+    """ST-3, LK-1, DP-5: a count of the previous release is kept as failures, none in flight."""
+    old = sqlite3.connect(path, isolation_level=None)
+    assert migrations.migrate(old, target=3) == 3
+    at = "2026-01-05T09:00:00.000000+00:00"
+    old.executescript(f"""
+        INSERT INTO practices (id, name, address, phone, created_at, version)
+            VALUES ('p1', 'Smile Dental', '', '', '{at}', 0);
+        INSERT INTO users (id, practice_id, email, first_name, last_name, phones, time_zone,
+            ada_number, specialties, roles, status, two_step_enabled, locked, deactivated,
+            created_at, version)
+            VALUES ('u1', 'p1', 'ada@example.com', '', '', '[]', NULL, NULL, '[]', '["user"]',
+                'registered', 1, 0, 0, '{at}', 0),
+            ('u2', 'p1', 'grace@example.com', '', '', '[]', NULL, NULL, '[]', '["user"]',
+                'registered', 1, 0, 0, '{at}', 0);
+        INSERT INTO sign_in_failures (user_id, count) VALUES ('u1', 4), ('u2', 0);
+    """)  # noqa: S608 - the only value is this test's own constant
+    old.close()
+    store = SQLiteStorage(path)
+    try:
+        connection = store.connection()
+        assert migrations.schema_version(connection) == 4
+        rows = connection.execute(
+            "SELECT user_id, count, in_flight FROM sign_in_failures ORDER BY user_id"
+        ).fetchall()
+        assert [tuple(row) for row in rows] == [("u1", 4, "[]"), ("u2", 0, "[]")]
+        with store.unit_of_work() as uow:
+            failures = uow.sign_in_failures
+            assert (failures.count("u1"), failures.count("u2")) == (4, 0)
+            assert _start(failures, "u1", now) == 5
+            assert failures.finish("u1", started=now, outcome=AttemptOutcome.WRONG) == 5
+            assert _start(failures, "u2", now) == 1
+            assert failures.finish("u2", started=now, outcome=AttemptOutcome.RIGHT) == 0
+        assert connection.execute("SELECT count(*) FROM secret_fingerprint").fetchone()[0] == 0
+    finally:
+        store.close()
+
+
+def test_dp_2_the_fingerprint_survives_reopening_and_binds_every_process(path: Path) -> None:
+    """DP-2: a second store on the file, now or after a restart, refuses another secret."""
+    first, second = (fingerprint(Secret(bytes([n]) * 32)) for n in (1, 2))
+    store = SQLiteStorage(path)
+    assert store.persistent is True
+    store.remember_secret(first)
+    other = SQLiteStorage(path)
+    with pytest.raises(SettingsError) as refused:
+        other.remember_secret(second)
+    assert refused.value.code == "settings.secret_mismatch"
+    other.close()
+    store.close()
+    reopened = SQLiteStorage(path)
+    try:
+        reopened.remember_secret(first)
+        with pytest.raises(SettingsError):
+            reopened.remember_secret(second)
+        reopened.remember_secret(second, replacing=first)
+    finally:
+        reopened.close()
+    rotated = SQLiteStorage(path)
+    try:
+        rotated.remember_secret(second)
+        with pytest.raises(SettingsError):
+            rotated.remember_secret(first)
+        rows = rotated.connection().execute("SELECT * FROM secret_fingerprint").fetchall()
+        assert [tuple(row) for row in rows] == [(1, second)]
+    finally:
+        rotated.close()
+
+
+def test_dp_2_processes_starting_at_once_remember_one_secret(path: Path) -> None:
+    """DP-2: stores opened at once, each with its own connection, agree on the first secret."""
+    secrets = [fingerprint(Secret(bytes([n]) * 32)) for n in range(1, 9)]
+    stores = [SQLiteStorage(path) for _ in secrets]
+    barrier = threading.Barrier(len(stores))
+    accepted: list[str] = []
+
+    def remember(store: SQLiteStorage, secret: str) -> None:
+        barrier.wait()
+        try:
+            store.remember_secret(secret)
+        except SettingsError:
+            return
+        accepted.append(secret)
+
+    threads = [
+        threading.Thread(target=remember, args=pair) for pair in zip(stores, secrets, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()
+    assert len(accepted) == 1
+    again = SQLiteStorage(path)
+    try:
+        again.remember_secret(accepted[0])
+    finally:
+        again.close()
+
+
+def test_remembering_the_secret_inside_a_unit_is_refused(store: SQLiteStorage) -> None:
+    """ST-2: the secret is remembered in a transaction of its own, never nested in a unit."""
+    secret = fingerprint(Secret(b"k" * 32))
+    with store.unit_of_work(), pytest.raises(StorageError) as nested:
+        store.remember_secret(secret)
+    assert nested.value.code == "storage.nested_unit"
+    store.remember_secret(secret)
+
+
+def test_read_only_store_checks_the_secret_but_cannot_store_one(path: Path) -> None:
+    """DP-2, LK-8: a read-only file still refuses a wrong secret; a first one is not written."""
+    first, second = (fingerprint(Secret(bytes([n]) * 32)) for n in (1, 2))
+    SQLiteStorage(path).close()
+    reader = SQLiteStorage(path, read_only=True)
+    try:
+        with pytest.raises(StorageError) as unwritable:
+            reader.remember_secret(first)
+        assert unwritable.value.code == "storage.read_only"
+    finally:
+        reader.close()
+    writer = SQLiteStorage(path)
+    writer.remember_secret(first)
+    writer.close()
+    reader = SQLiteStorage(path, read_only=True)
+    try:
+        reader.remember_secret(first)
+        with pytest.raises(SettingsError):
+            reader.remember_secret(second)
+    finally:
+        reader.close()
+
+
+def test_closed_store_cannot_remember_a_secret(store: SQLiteStorage) -> None:
+    store.close()
+    with pytest.raises(StorageError) as closed:
+        store.remember_secret(fingerprint(Secret(b"k" * 32)))
+    assert closed.value.code == "storage.closed"
+
+
 def test_migration_without_strict_tables(tmp_path: Path) -> None:
     """Older SQLite (before 3.37) gets the same schema without STRICT."""
     connection = sqlite3.connect(tmp_path / "plain.sqlite", isolation_level=None)
@@ -341,12 +502,12 @@ def test_read_only_database_reads_but_refuses_writes(path: Path, now: datetime) 
         with reader.unit_of_work() as uow:
             assert uow.users.get("u1") == user
         with pytest.raises(StorageError) as refused, reader.unit_of_work() as uow:
-            uow.sign_in_failures.increment("u1")
+            _start(uow.sign_in_failures, "u1", now)
         assert refused.value.code == "storage.read_only"
     finally:
         reader.close()
     with writer.unit_of_work() as uow:
-        assert uow.sign_in_failures.count("u1") == 0
+        assert _start(uow.sign_in_failures, "u1", now) == 1
     writer.close()
 
 
@@ -366,7 +527,7 @@ def test_database_locked_beyond_the_timeout_gives_a_storage_error(
     holder.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(StorageError) as busy, store.unit_of_work() as uow:
-            uow.sign_in_failures.increment("u1")
+            _start(uow.sign_in_failures, "u1", now)
         assert busy.value.code == "storage.busy"
         assert "busy timeout" in busy.value.message
     finally:
@@ -374,8 +535,56 @@ def test_database_locked_beyond_the_timeout_gives_a_storage_error(
         holder.close()
     with store.unit_of_work() as uow:
         assert uow.sign_in_failures.count("u1") == 0
-        assert uow.sign_in_failures.increment("u1") == 1
+        assert _start(uow.sign_in_failures, "u1", now) == 1
     store.close()
+
+
+def test_dp_5_right_passwords_unrecorded_under_a_held_lock_lapse(path: Path, now: datetime) -> None:
+    """DP-5, LK-8: six attempts counted, then their RIGHT outcome refused by a held write lock.
+
+    The issue's repro at the store: another connection holds ``BEGIN IMMEDIATE``
+    past the busy timeout while each attempt finishes. The attempts count
+    while in flight (LK-4); once abandoned they are gone and nothing was
+    invented: the next attempt is the first.
+    """
+    store = SQLiteStorage(path, busy_timeout=timedelta(milliseconds=20))
+    _add_user(store, now)
+    for attempt in range(6):
+        with store.unit_of_work() as uow:
+            assert _start(uow.sign_in_failures, "u1", now) == attempt + 1
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StorageError) as busy, store.unit_of_work() as uow:
+                uow.sign_in_failures.finish("u1", started=now, outcome=AttemptOutcome.RIGHT)
+            assert busy.value.code == "storage.busy"
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    later = now + IN_FLIGHT + timedelta(seconds=1)
+    with store.unit_of_work() as uow:
+        assert uow.sign_in_failures.count("u1") == 0
+        assert _start(uow.sign_in_failures, "u1", later) == 1
+    store.close()
+
+
+def test_attempts_in_flight_are_a_json_array_of_utc_start_times(
+    store: SQLiteStorage, now: datetime
+) -> None:
+    """The in-flight column is one row per user: fixed-width UTC text, oldest first."""
+    _add_user(store, now)
+    paris = timezone(timedelta(hours=1))
+    with store.unit_of_work() as uow:
+        _start(uow.sign_in_failures, "u1", now)
+        _start(uow.sign_in_failures, "u1", (now + timedelta(seconds=1)).astimezone(paris))
+        uow.sign_in_failures.finish("u1", started=now, outcome=AttemptOutcome.WRONG)
+    row = store.connection().execute("SELECT count, in_flight FROM sign_in_failures").fetchone()
+    assert tuple(row) == (1, '["2026-01-05T09:00:01.000000+00:00"]')
+    with store.unit_of_work() as uow:
+        finished = (now + timedelta(seconds=1)).astimezone(paris)
+        uow.sign_in_failures.finish("u1", started=finished, outcome=AttemptOutcome.NOT_COUNTED)
+    row = store.connection().execute("SELECT count, in_flight FROM sign_in_failures").fetchone()
+    assert tuple(row) == (1, "[]")
 
 
 def test_audit_table_refuses_update_and_delete(store: SQLiteStorage, now: datetime) -> None:
@@ -408,7 +617,7 @@ def test_failed_commit_is_a_storage_error(store: SQLiteStorage, now: datetime) -
     """ST-2: a commit the database refuses rolls back and reports a StorageError."""
     _add_user(store, now)
     with pytest.raises(StorageError), store.unit_of_work() as uow:  # noqa: PT012 - fails at commit
-        uow.sign_in_failures.increment("u1")
+        uow.sign_in_failures.finish("u1", started=now, outcome=AttemptOutcome.WRONG)
         store.connection().close()
     with store.unit_of_work() as uow:
         assert uow.sign_in_failures.count("u1") == 0

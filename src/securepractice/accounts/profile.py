@@ -8,20 +8,23 @@ set another user's password (PW-9).
 The actions that need the current password (changing the password, the
 email address or a phone number) check it the way sign-in does, so that a
 stolen session is not a way around lockout (LK-1, LK-4): the attempt is
-counted with the store's atomic increment first, the password is verified
+started with the store's atomic counter first, the password is verified
 between two short units of work (no write lock is held while argon2 runs),
 a wrong password is recorded as a failed sign-in and locks the account at
-the threshold, and a right one clears the count. The second unit checks that
-the password did not change meanwhile before it writes anything.
+the threshold, and a right one clears the count in the action's own unit.
+That unit checks that the password did not change meanwhile before it
+writes anything; when it fails, the attempt is finished as not counted in a
+fresh unit, or lapses, so a right password never counts (DP-5).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import unicodedata
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -46,9 +49,10 @@ from securepractice.errors import (
     DeliveryFailed,
     InvalidInput,
     InvalidState,
+    StorageError,
 )
 from securepractice.policy.identity import normalize_email
-from securepractice.policy.lockout import AttemptDecision, decide_attempt
+from securepractice.policy.lockout import AttemptDecision, attempt_outcome, decide_attempt
 from securepractice.policy.password import PasswordReport, Violation, normalize_password
 from securepractice.policy.sessions import new_session
 from securepractice.records import (
@@ -127,11 +131,15 @@ class ChangePasswordResult:
 
 @attrs.frozen
 class _Recheck:
-    """A current password checked outside any unit of work, and what it was checked against."""
+    """A current password checked outside any unit of work, and what it was checked against.
+
+    ``started`` is when the attempt was started in the store (LK-4).
+    """
 
     user: User
     credential: Credential
     matched: bool
+    started: datetime
 
 
 @functools.cache
@@ -277,7 +285,7 @@ def change_password(
         hasher=deps.hasher,
     )
     new_hash = deps.hasher.hash(new_password) if report.ok else None
-    with deps.unit() as uow:
+    with _settling(deps, recheck), deps.unit() as uow:
         session, user, credential = _proven(
             deps, uow, token, now, recheck, allow_expired_password=True
         )
@@ -461,7 +469,7 @@ def change_email(
     recheck = _recheck(deps, token, current_password, now, purpose="change_email")
     _require_match(recheck)
     taken = False
-    with deps.unit() as uow:
+    with _settling(deps, recheck), deps.unit() as uow:
         _session, user, _credential = _proven(deps, uow, token, now, recheck)
         old_email = user.email
         other = uow.users.get_by_email(email)
@@ -573,7 +581,8 @@ def start_phone_change(
             _audit_send(uow, user, issued.challenge, now)
         return user, issued
 
-    user, issued = retry_on_conflict(issue)
+    with _settling(deps, recheck):
+        user, issued = retry_on_conflict(issue)
     _send_code(deps, user, issued)
 
 
@@ -714,11 +723,11 @@ def _recheck(
     purpose: str,
     precheck: Callable[[User], None] | None = None,
 ) -> _Recheck:
-    """Count an attempt, then verify ``password`` with no unit of work open.
+    """Start an attempt, then verify ``password`` with no unit of work open.
 
-    A wrong password is recorded (and locks at the threshold) in a unit
-    of its own. ``precheck`` refuses the action before anything is
-    counted.
+    A wrong password is recorded (and locks at the threshold) in a unit of
+    its own, tried once more when it fails; a right one is recorded by
+    `_proven`. ``precheck`` refuses the action before anything is counted.
     """
     allow_expired = purpose == "change_password"
     with deps.unit() as uow:
@@ -728,7 +737,9 @@ def _recheck(
             raise InvalidState("this account has no password yet", code="password.not_set")
         if precheck is not None:
             precheck(user)
-        failures = uow.sign_in_failures.increment(user.id)
+        failures = uow.sign_in_failures.start(
+            user.id, now=now, abandoned_before=now - deps.settings.sign_in.attempt_timeout
+        )
     hasher = deps.hasher
     decision = decide_attempt(locked=user.locked, failures=failures, rules=deps.settings.sign_in)
     if decision is AttemptDecision.REFUSE_LOCKED:
@@ -739,26 +750,60 @@ def _recheck(
             matched = hasher.verify(credential.password_hash, password)
         except CorruptHash:
             with deps.unit() as uow:
-                uow.sign_in_failures.forgive(user.id)
+                uow.sign_in_failures.finish(
+                    user.id, started=now, outcome=attempt_outcome(matched=None, accepted=False)
+                )
                 audit(
                     uow, "password.recheck", "corrupt_hash", at=now, subject=user, purpose=purpose
                 )
             raise
     if not matched:
-        with deps.unit() as uow:
-            current = uow.users.get(user.id)
-            if current is not None:
-                lock_if_due(deps, uow, current, failures, now)
-            audit(
-                uow,
-                "password.recheck",
-                "wrong_password",
-                at=now,
-                actor=user,
-                subject=user,
-                purpose=purpose,
+        try:
+            _record_wrong(deps, user, now, purpose=purpose)
+        except StorageError:
+            _record_wrong(deps, user, now, purpose=purpose)
+    return _Recheck(user, credential, matched, now)
+
+
+def _record_wrong(deps: Dependencies, user: User, started: datetime, *, purpose: str) -> None:
+    """In a unit of its own, count the wrong current password and lock at the threshold (LK-1)."""
+    with deps.unit() as uow:
+        failures = uow.sign_in_failures.finish(
+            user.id, started=started, outcome=attempt_outcome(matched=False, accepted=False)
+        )
+        current = uow.users.get(user.id)
+        if current is not None:
+            lock_if_due(deps, uow, current, failures, started)
+        audit(
+            uow,
+            "password.recheck",
+            "wrong_password",
+            at=started,
+            actor=user,
+            subject=user,
+            purpose=purpose,
+        )
+
+
+@contextlib.contextmanager
+def _settling(deps: Dependencies, recheck: _Recheck) -> Iterator[None]:
+    """Around the unit that acts on a right password: if it fails, the attempt does not count.
+
+    `_proven` clears the failures in that unit; when the unit fails (storage,
+    a send limit, a session ended meanwhile) that is rolled back, so the
+    attempt is finished here as not counted, in a fresh unit (DP-5). If
+    that fails too, the attempt lapses after ``attempt_timeout``.
+    """
+    try:
+        yield
+    except Exception:
+        with contextlib.suppress(StorageError), deps.unit() as uow:
+            uow.sign_in_failures.finish(
+                recheck.user.id,
+                started=recheck.started,
+                outcome=attempt_outcome(matched=True, accepted=False),
             )
-    return _Recheck(user, credential, matched)
+        raise
 
 
 def _require_match(recheck: _Recheck) -> None:
@@ -782,7 +827,8 @@ def _proven(
 ) -> tuple[Session, User, Credential]:
     """Return the session, user and credential again, now that the password was right.
 
-    Clears the count of failed attempts. Refuses
+    Finishes the attempt as right, which clears the count of failed
+    attempts (LK-3), inside ``uow``: run it within `_settling`. Refuses
     (``password.changed_meanwhile``) when the password checked is no longer
     the current one.
     """
@@ -795,7 +841,9 @@ def _proven(
             "the password was changed meanwhile: sign in again",
             code="password.changed_meanwhile",
         )
-    uow.sign_in_failures.reset(user.id)
+    uow.sign_in_failures.finish(
+        user.id, started=recheck.started, outcome=attempt_outcome(matched=True, accepted=True)
+    )
     return session, user, stored
 
 

@@ -1,12 +1,20 @@
-"""Sign-in, lockout, sessions and sign-out (LK-1..LK-8, PW-5, PW-7).
+"""Sign-in, lockout, sessions and sign-out (LK-1..LK-8, PW-5, PW-7, DP-5).
 
 A sign-in takes two short units of work with the password check between
 them, so that no database lock is held while argon2 runs:
 
-1. look the user up and count the attempt with the store's atomic increment
-   (LK-4); the count decides whether the password may be checked at all;
-2. after the check, record the outcome: clear the count and open a session
-   (LK-3), or lock the account at the fifth failure (LK-1), and audit it.
+1. look the user up and start the attempt with the store's atomic counter
+   (LK-4); the number it returns decides whether the password may be
+   checked at all;
+2. after the check, finish the attempt with its outcome: clear the failures
+   and open a session (LK-3), or count a failure and lock the account at
+   the fifth (LK-1), and audit it.
+
+When the second unit fails it is tried once more in a fresh unit; when that
+fails too the error reaches the caller and nobody is signed in (LK-8). The
+attempt then stays in flight until ``SignInRules.attempt_timeout`` and
+lapses: it never becomes a failure, so a right password typed during a
+storage outage never counts toward lockout (DP-5).
 
 Unknown emails, wrong passwords and locked accounts look the same to the
 caller and cost one argon2 verification each (LK-5); the true reason is in
@@ -22,9 +30,21 @@ import attrs
 
 from securepractice.accounts._shared import audit, end_sessions
 from securepractice.dependencies import Dependencies, Service
-from securepractice.errors import Conflict, CorruptHash, InvalidInput, InvalidState, InvalidToken
+from securepractice.errors import (
+    Conflict,
+    CorruptHash,
+    InvalidInput,
+    InvalidState,
+    InvalidToken,
+    StorageError,
+)
 from securepractice.policy.identity import normalize_email
-from securepractice.policy.lockout import AttemptDecision, decide_attempt, locks_now
+from securepractice.policy.lockout import (
+    AttemptDecision,
+    attempt_outcome,
+    decide_attempt,
+    locks_now,
+)
 from securepractice.policy.password import password_expired
 from securepractice.policy.sessions import (
     SESSION_ENDED_MESSAGE,
@@ -113,9 +133,16 @@ class SessionStatus:
 
 @attrs.frozen
 class _Attempt:
+    """The user and credential found in the first unit, and the attempt's number (LK-4).
+
+    ``started`` is when the attempt was started in the store, None when
+    nothing was started (an unknown email, a user with no password).
+    """
+
     user: User | None
     credential: Credential | None
     failures: int
+    started: datetime | None
 
 
 def _email_key(email: object) -> str | None:
@@ -126,7 +153,7 @@ def _email_key(email: object) -> str | None:
 
 
 def sign_in(service: Service, *, email: str, password: str) -> SignInResult:
-    """Sign in with an email and a password (LK-1..LK-5, LK-8, PW-5, PW-7).
+    """Sign in with an email and a password (LK-1..LK-5, LK-8, PW-5, PW-7, DP-5).
 
     Raises `~securepractice.errors.StorageError` when storage cannot be
     reached (nobody gets in, LK-8) and `~securepractice.errors.CorruptHash`
@@ -134,26 +161,36 @@ def sign_in(service: Service, *, email: str, password: str) -> SignInResult:
     """
     deps = service.deps
     now = deps.now()
-    attempt = _count_attempt(deps, _email_key(email))
+    attempt = _start_attempt(deps, _email_key(email), now)
     reason, matched = _check(deps, attempt, password)
     new_hash = (
         _upgraded_hash(deps, attempt.credential, password)
         if matched and attempt.credential is not None
         else None
     )
-    with deps.unit() as uow:
-        return _record(deps, uow, attempt, reason=reason, new_hash=new_hash, now=now)
+    try:
+        with deps.unit() as uow:
+            return _record(deps, uow, attempt, reason=reason, new_hash=new_hash, now=now)
+    except StorageError:
+        # Once more in a fresh unit; a second failure reaches the caller, and
+        # the attempt lapses after attempt_timeout (DP-5).
+        with deps.unit() as uow:
+            return _record(deps, uow, attempt, reason=reason, new_hash=new_hash, now=now)
 
 
-def _count_attempt(deps: Dependencies, email: str | None) -> _Attempt:
-    """First unit: find the user and count the attempt before any password check (LK-4)."""
+def _start_attempt(deps: Dependencies, email: str | None, now: datetime) -> _Attempt:
+    """First unit: find the user and start the attempt before any password check (LK-4)."""
     with deps.unit() as uow:
         user = uow.users.get_by_email(email) if email is not None else None
         if user is None:
-            return _Attempt(None, None, 0)
+            return _Attempt(None, None, 0, None)
         credential = uow.credentials.get(user.id)
-        failures = uow.sign_in_failures.increment(user.id) if credential is not None else 0
-    return _Attempt(user, credential, failures)
+        if credential is None:
+            return _Attempt(user, None, 0, None)
+        failures = uow.sign_in_failures.start(
+            user.id, now=now, abandoned_before=now - deps.settings.sign_in.attempt_timeout
+        )
+    return _Attempt(user, credential, failures, now)
 
 
 def _check(deps: Dependencies, attempt: _Attempt, password: str) -> tuple[SignInReason, bool]:
@@ -173,7 +210,7 @@ def _check(deps: Dependencies, attempt: _Attempt, password: str) -> tuple[SignIn
         matched = hasher.verify(credential.password_hash, password)
     except CorruptHash:
         with deps.unit() as uow:
-            uow.sign_in_failures.forgive(user.id)
+            _finish(uow, attempt, user, matched=None, accepted=False)
             audit(uow, "sign_in", "corrupt_hash", at=deps.now(), subject=user)
         raise
     return (SignInReason.OK if matched else SignInReason.WRONG_PASSWORD), matched
@@ -185,6 +222,20 @@ def _upgraded_hash(deps: Dependencies, credential: Credential, password: str) ->
     return hasher.hash(password) if hasher.needs_rehash(credential.password_hash) else None
 
 
+def _finish(
+    uow: UnitOfWork, attempt: _Attempt, user: User, *, matched: bool | None, accepted: bool
+) -> int | None:
+    """In ``uow``, finish the attempt of the first unit as `attempt_outcome` counts it.
+
+    Returns the failures on record after it; None when no attempt was
+    started (a user without a password).
+    """
+    if attempt.started is None:
+        return None
+    outcome = attempt_outcome(matched=matched, accepted=accepted)
+    return uow.sign_in_failures.finish(user.id, started=attempt.started, outcome=outcome)
+
+
 def _record(
     deps: Dependencies,
     uow: UnitOfWork,
@@ -194,7 +245,7 @@ def _record(
     new_hash: str | None,
     now: datetime,
 ) -> SignInResult:
-    """Second unit: lock at the threshold or open a session, and audit the outcome."""
+    """Second unit: finish the attempt, lock at the threshold or open a session, and audit."""
     user = uow.users.get(attempt.user.id) if attempt.user is not None else None
     refused = SignInResult(
         outcome=SignInOutcome.INVALID_CREDENTIALS,
@@ -203,18 +254,23 @@ def _record(
         user_id=user.id if user is not None else None,
     )
     if user is None or reason is not SignInReason.OK:
-        if user is not None and reason is SignInReason.WRONG_PASSWORD:
-            lock_if_due(deps, uow, user, attempt.failures, now)
+        failures = (
+            None if user is None else _finish(uow, attempt, user, matched=False, accepted=False)
+        )
+        # An attempt refused unchecked counts (LK-4) but does not lock: it may
+        # be a right password that met attempts still in flight.
+        if user is not None and failures is not None and reason is SignInReason.WRONG_PASSWORD:
+            lock_if_due(deps, uow, user, failures, now)
         audit(uow, "sign_in", reason.value, at=now, subject=user)
         return refused
-    if user.locked:
-        audit(uow, "sign_in", SignInReason.LOCKED.value, at=now, subject=user)
-        return attrs.evolve(refused, reason=SignInReason.LOCKED)
     credential = uow.credentials.get(user.id)
-    if credential is None:
-        audit(uow, "sign_in", SignInReason.NOT_REGISTERED.value, at=now, subject=user)
-        return attrs.evolve(refused, reason=SignInReason.NOT_REGISTERED)
-    uow.sign_in_failures.reset(user.id)
+    if user.locked or credential is None:
+        # The right password, refused by what changed meanwhile: not a failure (DP-5).
+        _finish(uow, attempt, user, matched=True, accepted=False)
+        late = SignInReason.LOCKED if user.locked else SignInReason.NOT_REGISTERED
+        audit(uow, "sign_in", late.value, at=now, subject=user)
+        return attrs.evolve(refused, reason=late)
+    _finish(uow, attempt, user, matched=True, accepted=True)
     if new_hash is not None and attempt.credential == credential:
         uow.credentials.save(
             revised(credential, password_hash=new_hash), expected_version=credential.version
@@ -244,7 +300,7 @@ def _record(
 def lock_if_due(
     deps: Dependencies, uow: UnitOfWork, user: User, failures: int, now: datetime
 ) -> None:
-    """In ``uow``, lock ``user`` if this wrong password is failure number ``failures`` (LK-1).
+    """In ``uow``, lock ``user`` if a failed attempt left ``failures`` failures on record (LK-1).
 
     Locking ends every session of the user (LK-6) and is audited. A wrong
     current password given to a profile action counts the same way (LK-4).

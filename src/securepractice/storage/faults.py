@@ -132,6 +132,8 @@ class FaultyStorage:
 
     ``calls`` tells how many operations ran so far. `start_outage` makes
     every operation fail until `end_outage`, as an unreachable database would.
+    `persistent` and `remember_secret` are the wrapped store's, passed
+    through uncounted: they belong to starting a portal, not to a unit.
     """
 
     def __init__(self, inner: Storage, *, fail_at: int | None = None) -> None:
@@ -155,6 +157,15 @@ class FaultyStorage:
     def end_outage(self) -> None:
         """Let operations through again."""
         self._plan.outage = False
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the wrapped store's records outlive the process."""
+        return self.inner.persistent
+
+    def remember_secret(self, fingerprint: str, *, replacing: str | None = None) -> None:
+        """Let the wrapped store remember the portal secret's fingerprint (DP-2)."""
+        self.inner.remember_secret(fingerprint, replacing=replacing)
 
     def unit_of_work(self) -> FaultyUnitOfWork:
         """Return a unit of work of the wrapped store, counted and failing as planned."""

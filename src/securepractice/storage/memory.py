@@ -22,6 +22,7 @@ import attrs
 from securepractice.clock import require_utc
 from securepractice.errors import AlreadyExists, Conflict, NotFound, StorageError
 from securepractice.records import (
+    AttemptOutcome,
     AuditEvent,
     CardOnFile,
     Challenge,
@@ -42,6 +43,7 @@ from securepractice.records import (
     Versioned,
 )
 from securepractice.storage import ports
+from securepractice.storage._secret import fingerprint_to_store
 from securepractice.storage._unit import TransactionalUnit
 
 __all__ = ["MemoryStorage", "MemoryUnitOfWork"]
@@ -93,6 +95,14 @@ def _missing_reference() -> NotFound:
     )
 
 
+@attrs.frozen
+class _Attempts:
+    """One user's recorded sign-in failures and the start times of attempts in flight."""
+
+    failures: int = 0
+    in_flight: tuple[datetime, ...] = ()
+
+
 class _State:
     """The committed data of one store, and the lock that serialises its units."""
 
@@ -102,13 +112,33 @@ class _State:
         self.closed = False
         self.tables: dict[str, dict[Hashable, Any]] = {name: {} for name in _TABLES}
         self.audit: list[AuditEvent] = []
+        self.secret_lock = threading.Lock()
+        self.fingerprint: str | None = None
 
 
 class MemoryStorage:
-    """A store in this process's memory; each instance starts empty."""
+    """A store in this process's memory; each instance starts empty.
+
+    It is not `persistent`: what it keeps, the portal secret's fingerprint
+    included, ends with the instance.
+    """
 
     def __init__(self) -> None:
         self._state = _State()
+
+    @property
+    def persistent(self) -> bool:
+        """False: records live only as long as this instance."""
+        return False
+
+    def remember_secret(self, fingerprint: str, *, replacing: str | None = None) -> None:
+        """Keep the portal secret's fingerprint in this instance; refuse another one (DP-2)."""
+        state = self._state
+        if state.closed:
+            raise StorageError("the store is closed", code="storage.closed")
+        with state.secret_lock:
+            if fingerprint_to_store(state.fingerprint, fingerprint, replacing):
+                state.fingerprint = fingerprint
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         """Return a new unit of work on this store."""
@@ -307,26 +337,54 @@ class _Credentials(_Repository):
         self._save("credentials", credential.user_id, credential, expected_version, "credential")
 
 
+#: What each outcome makes of the recorded failures.
+_RECORDED: dict[AttemptOutcome, Callable[[int], int]] = {
+    AttemptOutcome.WRONG: lambda failures: failures + 1,
+    AttemptOutcome.RIGHT: lambda _failures: 0,
+    AttemptOutcome.NOT_COUNTED: lambda failures: failures,
+}
+
+
 class _SignInFailures(_Repository):
-    def increment(self, user_id: str) -> int:
+    def _attempts(self, user_id: str) -> _Attempts:
+        attempts: _Attempts = self._tx.read("sign_in_failures").get(user_id, _Attempts())
+        return attempts
+
+    def _keep(self, user_id: str, attempts: _Attempts) -> None:
+        rows = self._tx.write("sign_in_failures")
+        if attempts == _Attempts():
+            rows.pop(user_id, None)
+        else:
+            rows[user_id] = attempts
+
+    def start(self, user_id: str, *, now: datetime, abandoned_before: datetime) -> int:
+        started = require_utc(now, field="now")
+        cutoff = require_utc(abandoned_before, field="abandoned_before")
         self._tx.require("users", user_id)
-        counts = self._tx.write("sign_in_failures")
-        counts[user_id] = new = counts.get(user_id, 0) + 1
-        return int(new)
+        old = self._attempts(user_id)
+        live = tuple(at for at in old.in_flight if at >= cutoff)
+        new = _Attempts(old.failures, (*live, started))
+        self._keep(user_id, new)
+        return new.failures + len(new.in_flight)
+
+    def finish(self, user_id: str, *, started: datetime, outcome: AttemptOutcome) -> int:
+        at = require_utc(started, field="started")
+        self._tx.require("users", user_id)
+        old = self._attempts(user_id)
+        in_flight = list(old.in_flight)
+        if at in in_flight:
+            in_flight.remove(at)
+        new = _Attempts(_RECORDED[outcome](old.failures), tuple(in_flight))
+        self._keep(user_id, new)
+        return new.failures
 
     def count(self, user_id: str) -> int:
-        return int(self._tx.read("sign_in_failures").get(user_id, 0))
+        return self._attempts(user_id).failures
 
     def reset(self, user_id: str) -> None:
-        if user_id in self._tx.read("sign_in_failures"):
-            del self._tx.write("sign_in_failures")[user_id]
-
-    def forgive(self, user_id: str) -> int:
-        if not self._tx.read("sign_in_failures").get(user_id):
-            return 0
-        counts = self._tx.write("sign_in_failures")
-        counts[user_id] = new = counts[user_id] - 1
-        return int(new)
+        old = self._attempts(user_id)
+        if old.failures:
+            self._keep(user_id, attrs.evolve(old, failures=0))
 
 
 class _Challenges(_Repository):

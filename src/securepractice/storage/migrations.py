@@ -253,8 +253,34 @@ def _v3_versions(strict: bool) -> list[str]:
     ]
 
 
+def _v4_attempts_and_secret(strict: bool) -> list[str]:
+    """Sign-in attempts in flight (DP-5, LK-4) and the portal secret's fingerprint (DP-2).
+
+    ``sign_in_failures.count`` stays the recorded failures. The new
+    ``in_flight`` column is a JSON array of the start times (UTC ISO text,
+    fixed width, so text order is time order) of the attempts started and
+    not yet finished: one row per user, so that starting or finishing an
+    attempt is one ``INSERT ... ON CONFLICT DO UPDATE`` statement. Existing
+    counts carry over as recorded failures with nothing in flight.
+    ``secret_fingerprint`` holds one row: the fingerprint of the secret the
+    store was first used with, never the secret.
+    """
+    return [
+        "ALTER TABLE sign_in_failures ADD COLUMN in_flight TEXT NOT NULL DEFAULT '[]'",
+        (
+            "CREATE TABLE secret_fingerprint (id INTEGER PRIMARY KEY CHECK (id = 1), "
+            f"fingerprint TEXT NOT NULL){' STRICT' if strict else ''}"
+        ),
+    ]
+
+
 #: The steps, in order; step ``n`` (from 1) takes a database from version n-1 to n.
-MIGRATIONS: tuple[Callable[[bool], Sequence[str]], ...] = (_v1_accounts, _v2_billing, _v3_versions)
+MIGRATIONS: tuple[Callable[[bool], Sequence[str]], ...] = (
+    _v1_accounts,
+    _v2_billing,
+    _v3_versions,
+    _v4_attempts_and_secret,
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -12,8 +12,8 @@ with the next ``version``), and written back with
 stored version is still the one the change was computed from, and raises
 `~securepractice.errors.Conflict` otherwise. That is exact under any
 concurrency on any engine, without assuming units run one at a time. The one
-other primitive is the atomic counter `SignInFailures.increment`, taken
-before argon2 runs (LK-4).
+other primitive is the atomic sign-in counter (`SignInFailures.start` before
+argon2 runs, `finish` after, LK-4).
 
 Writing an adapter needs no inheritance: a class with these methods is one,
 and ``securepractice.testing`` holds the contract suite that proves it.
@@ -34,6 +34,7 @@ from typing import Protocol
 from typing_extensions import Self
 
 from securepractice.records import (
+    AttemptOutcome,
     AuditEvent,
     CardOnFile,
     Challenge,
@@ -153,30 +154,42 @@ class Credentials(Protocol):
 
 
 class SignInFailures(Protocol):
-    """Consecutive failed sign-ins per user, exact under concurrency (LK-1..LK-4).
+    """Consecutive failed sign-ins per user, and the attempts in flight (LK-1..LK-4, LK-8).
 
-    A counter, not a record: it is counted before the password is checked,
-    so it cannot wait for a version-checked save.
+    Not a versioned record: an attempt is counted before the password is
+    checked, so the count is an atomic counter. Each attempt is started
+    (`start`, before argon2 runs) and finished with its outcome (`finish`,
+    after). An attempt that never finishes, because storage failed in
+    between, stops counting once it started before ``abandoned_before``:
+    it was neither a wrong nor a right password as far as the count knows
+    (DP-5, LK-8).
     """
 
-    def increment(self, user_id: str) -> int:
-        """Add one failure atomically and return the new count (LK-4)."""
+    def start(self, user_id: str, *, now: datetime, abandoned_before: datetime) -> int:
+        """Count one attempt in flight, started at ``now``, atomically (LK-4).
+
+        Attempts in flight that started before ``abandoned_before`` are
+        dropped first. Returns the recorded failures plus the attempts in
+        flight, this one included: N simultaneous calls return N different
+        numbers.
+        """
+        ...
+
+    def finish(self, user_id: str, *, started: datetime, outcome: AttemptOutcome) -> int:
+        """Close the attempt started at ``started`` with its outcome, atomically; return failures.
+
+        ``WRONG`` adds one failure, ``RIGHT`` clears the failures (LK-3),
+        ``NOT_COUNTED`` leaves them (LK-8). An attempt no longer in flight
+        (it was dropped as abandoned) still records its outcome.
+        """
         ...
 
     def count(self, user_id: str) -> int:
-        """Return the current count; 0 when none was recorded."""
+        """Return the recorded failures; 0 when none was recorded."""
         ...
 
     def reset(self, user_id: str) -> None:
-        """Clear the count (LK-2, LK-3)."""
-        ...
-
-    def forgive(self, user_id: str) -> int:
-        """Take back one counted attempt that turned out not to be a wrong password (LK-8).
-
-        Atomic like `increment`; the count never goes below zero. Returns the
-        new count.
-        """
+        """Clear the recorded failures (LK-2)."""
         ...
 
 
@@ -451,7 +464,28 @@ class UnitOfWork(AccountRecords, VerificationRecords, ProductRecords, Protocol):
 
 
 class Storage(Protocol):
-    """A store that services take: it makes units of work."""
+    """A store that services take: it makes units of work.
+
+    ``persistent`` says whether what it keeps outlives the process: a
+    persistent store shared by several processes needs the portal secret
+    (DP-2), which it remembers by fingerprint only.
+    """
+
+    @property
+    def persistent(self) -> bool:
+        """Whether records outlive the process (a file or a server, not memory)."""
+        ...
+
+    def remember_secret(self, fingerprint: str, *, replacing: str | None = None) -> None:
+        """Keep the portal secret's fingerprint; refuse another one (DP-2).
+
+        The first call stores ``fingerprint``. Later calls with the same one
+        do nothing; with another one they raise
+        `~securepractice.errors.SettingsError` (``settings.secret_mismatch``),
+        unless ``replacing`` is the fingerprint stored: then the new one
+        takes its place (key rotation).
+        """
+        ...
 
     def unit_of_work(self) -> UnitOfWork:
         """Return a new, not yet begun unit of work."""

@@ -5,10 +5,12 @@ and gives each thread its own connection. Every unit of work starts with
 ``BEGIN IMMEDIATE``, so concurrent writers queue on the database's write
 lock (up to ``busy_timeout``) instead of failing half way. A save is one
 ``UPDATE ... WHERE <key> AND version = ?``: it writes only over the version
-the change was computed from, and the sign-in counter is one ``INSERT ...
-ON CONFLICT ... RETURNING``. No rule of the portal is in SQL: the core
-decides, the store remembers. The journal is WAL, and ``synchronous=FULL``
-by default: a committed unit survives a power cut.
+the change was computed from. Starting or finishing a sign-in attempt is one
+``INSERT ... ON CONFLICT ... DO UPDATE ... RETURNING`` on the user's one
+counter row, which holds the recorded failures and, as a JSON array, the
+start times of the attempts in flight (migration 4). No rule of the portal
+is in SQL: the core decides, the store remembers. The journal is WAL, and
+``synchronous=FULL`` by default: a committed unit survives a power cut.
 
 Every `sqlite3` error is turned into the library's own at this boundary:
 `~securepractice.errors.StorageError` with a code that says what happened
@@ -33,6 +35,7 @@ import attrs
 
 from securepractice.errors import AlreadyExists, Conflict, InvalidInput, NotFound, StorageError
 from securepractice.records import (
+    AttemptOutcome,
     AuditEvent,
     CardOnFile,
     Challenge,
@@ -60,6 +63,7 @@ from securepractice.storage._codec import (
     to_column,
     to_json,
 )
+from securepractice.storage._secret import fingerprint_to_store
 from securepractice.storage._unit import TransactionalUnit
 from securepractice.storage.migrations import migrate
 
@@ -196,7 +200,8 @@ class SQLiteStorage:
     long a unit waits for another connection's write lock before failing
     with ``storage.busy``. ``read_only`` opens the file with ``mode=ro``:
     reads work, writes fail with ``storage.read_only``. Opening migrates the
-    schema forward (ST-3).
+    schema forward (ST-3). It is `persistent`, and it remembers the portal
+    secret's fingerprint in the database, for every process that opens it.
     """
 
     def __init__(
@@ -279,6 +284,38 @@ class SQLiteStorage:
         if getattr(self._local, "connection", None) is connection:
             self._local.connection = None
         connection.close()
+
+    @property
+    def persistent(self) -> bool:
+        """True: records live in the database file, shared by every process that opens it."""
+        return True
+
+    def remember_secret(self, fingerprint: str, *, replacing: str | None = None) -> None:
+        """Keep the portal secret's fingerprint in the database; refuse another one (DP-2).
+
+        One ``BEGIN IMMEDIATE`` transaction: processes starting at once with
+        one secret store it once, and a different one is refused.
+        """
+        with self._transaction() as db:
+            row = db.execute("SELECT fingerprint FROM secret_fingerprint").fetchone()
+            if fingerprint_to_store(None if row is None else row[0], fingerprint, replacing):
+                db.execute(
+                    "INSERT INTO secret_fingerprint (id, fingerprint) VALUES (1, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint",
+                    (fingerprint,),
+                )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[_Database]:
+        """Run the block in one transaction of its own, outside any unit of work."""
+        db = _Database(self, self._schema)
+        db.begin()
+        try:
+            yield db
+        except BaseException:
+            db.end(commit=False)
+            raise
+        db.end(commit=True)
 
     def unit_of_work(self) -> SQLiteUnitOfWork:
         """Return a new unit of work on this store."""
@@ -498,15 +535,52 @@ class _Credentials(_Repository):
         self._db.save(self._schema.credentials, credential, expected_version)
 
 
+#: What each outcome makes of the recorded failures: (the value of a new row, the new value).
+_RECORDED: dict[AttemptOutcome, tuple[int, str]] = {
+    AttemptOutcome.WRONG: (1, "count + 1"),
+    AttemptOutcome.RIGHT: (0, "0"),
+    AttemptOutcome.NOT_COUNTED: (0, "count"),
+}
+
+#: Start an attempt: drop those in flight that started before ?3, add one started at ?2.
+_START = (
+    "INSERT INTO sign_in_failures (user_id, count, in_flight) VALUES (?1, 0, json_array(?2)) "
+    "ON CONFLICT (user_id) DO UPDATE SET in_flight = json_insert("
+    "(SELECT json_group_array(value) FROM json_each(sign_in_failures.in_flight) "
+    "WHERE value >= ?3), '$[#]', ?2) "
+    "RETURNING count + json_array_length(in_flight)"
+)
+
+#: Finish an attempt: take out one in flight that started at ?2, if any; {0}: the new count.
+_FINISH = (
+    "INSERT INTO sign_in_failures (user_id, count, in_flight) VALUES (?1, ?3, '[]') "
+    "ON CONFLICT (user_id) DO UPDATE SET count = {0}, in_flight = coalesce(json_remove("
+    "in_flight, (SELECT '$[' || min(key) || ']' FROM json_each(sign_in_failures.in_flight) "
+    "WHERE value = ?2)), in_flight) "
+    "RETURNING count"
+)
+
+
 class _SignInFailures(_Repository):
-    def increment(self, user_id: str) -> int:
-        cursor = self._db.execute(
-            "INSERT INTO sign_in_failures (user_id, count) VALUES (?, 1) "
-            "ON CONFLICT (user_id) DO UPDATE SET count = count + 1 RETURNING count",
-            (user_id,),
-        )
-        count: int = cursor.fetchone()[0]
-        return count
+    """Each start and finish is one statement on the user's row, so it is atomic by itself."""
+
+    def start(self, user_id: str, *, now: datetime, abandoned_before: datetime) -> int:
+        row = self._db.execute(
+            _START,
+            (
+                user_id,
+                time_text(now, field="now"),
+                time_text(abandoned_before, field="abandoned_before"),
+            ),
+        ).fetchone()
+        return int(row[0])
+
+    def finish(self, user_id: str, *, started: datetime, outcome: AttemptOutcome) -> int:
+        first, changed = _RECORDED[outcome]
+        row = self._db.execute(
+            _FINISH.format(changed), (user_id, time_text(started, field="started"), first)
+        ).fetchone()
+        return int(row[0])
 
     def count(self, user_id: str) -> int:
         row = self._db.execute(
@@ -515,15 +589,7 @@ class _SignInFailures(_Repository):
         return 0 if row is None else int(row[0])
 
     def reset(self, user_id: str) -> None:
-        self._db.execute("DELETE FROM sign_in_failures WHERE user_id = ?", (user_id,))
-
-    def forgive(self, user_id: str) -> int:
-        row = self._db.execute(
-            "UPDATE sign_in_failures SET count = count - 1 WHERE user_id = ? AND count > 0 "
-            "RETURNING count",
-            (user_id,),
-        ).fetchone()
-        return 0 if row is None else int(row[0])
+        self._db.execute("UPDATE sign_in_failures SET count = 0 WHERE user_id = ?", (user_id,))
 
 
 class _Challenges(_Repository):

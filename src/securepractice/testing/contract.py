@@ -17,7 +17,8 @@ over the version read (`~securepractice.errors.Conflict` when it moved,
 `~securepractice.errors.NotFound` when the record is missing), units of
 work that commit everything or nothing (ST-2), 50 threads racing for one
 link or one code (RS-5, VF-7), the send limit (VF-8), the exact sign-in
-counter (LK-4), and a failure injected at every operation. Rules are the
+counter with its attempts in flight (LK-4, LK-8, DP-5), the portal secret's
+fingerprint (DP-2), and a failure injected at every operation. Rules are the
 core's: where a test needs a decision it asks the core, as a service does,
 and proves that the store keeps exactly what the core returned.
 
@@ -45,11 +46,14 @@ from securepractice.errors import (
     InvalidToken,
     NotFound,
     RateLimited,
+    SettingsError,
     StorageError,
 )
+from securepractice.keys import fingerprint
 from securepractice.policy.identity import normalize_email
 from securepractice.policy.sessions import revoke_all
 from securepractice.records import (
+    AttemptOutcome,
     AuditEvent,
     CardOnFile,
     Challenge,
@@ -78,7 +82,7 @@ from securepractice.records import (
 from securepractice.secret import Secret
 from securepractice.settings import VerificationRules
 from securepractice.storage.faults import FaultyStorage
-from securepractice.storage.ports import Storage, UnitOfWork
+from securepractice.storage.ports import SignInFailures, Storage, UnitOfWork
 from securepractice.verification.codes import VerifyOutcome, code_hash, record_send, verify
 from securepractice.verification.tokens import hash_token, supersede, use_token
 
@@ -97,6 +101,11 @@ RULES = VerificationRules(code_key=Secret(b"the storage contract suite's code ke
 _SHARED_BY_ADAPTERS = [HealthCheck.function_scoped_fixture, HealthCheck.differing_executors]
 #: How many threads race in the concurrency tests.
 RACERS = 50
+#: How long an unfinished sign-in attempt counts as in flight, in these tests.
+IN_FLIGHT = timedelta(minutes=5)
+WRONG, RIGHT, NOT_COUNTED = AttemptOutcome.WRONG, AttemptOutcome.RIGHT, AttemptOutcome.NOT_COUNTED
+#: Fingerprints of three portal secrets (DP-2).
+SECRET_A, SECRET_B, SECRET_C = (fingerprint(Secret(bytes([n]) * 32)) for n in (1, 2, 3))
 
 _TEXT = st.text(st.characters(codec="utf-8"), max_size=20)
 #: Characters that case folding, NFKC or lower-casing treat differently: ß, ẞ, the Kelvin sign, ﬀ.
@@ -238,6 +247,52 @@ def _run_together(count: int, work: Callable[[], object]) -> list[object]:
     return results
 
 
+def _start(failures: SignInFailures, user_id: str, at: datetime) -> int:
+    """Start an attempt at ``at``, as sign-in does: those older than `IN_FLIGHT` are abandoned."""
+    return failures.start(user_id, now=at, abandoned_before=at - IN_FLIGHT)
+
+
+def _attempt(storage: Storage, user_id: str, at: datetime, outcome: AttemptOutcome) -> int:
+    """One whole attempt as sign-in makes it: start in one unit, finish in the next."""
+    with storage.unit_of_work() as uow:
+        number = _start(uow.sign_in_failures, user_id, at)
+    with storage.unit_of_work() as uow:
+        uow.sign_in_failures.finish(user_id, started=at, outcome=outcome)
+    return number
+
+
+@attrs.define
+class _AttemptsModel:
+    """What `SignInFailures` keeps for one user, in plain Python, to check a store against."""
+
+    failures: int = 0
+    in_flight: list[datetime] = attrs.Factory(list)
+
+    def start(self, at: datetime) -> int:
+        self.in_flight = [*(t for t in self.in_flight if t >= at - IN_FLIGHT), at]
+        return self.failures + len(self.in_flight)
+
+    def finish(self, started: datetime, outcome: AttemptOutcome) -> int:
+        if started in self.in_flight:
+            self.in_flight.remove(started)
+        self.failures = {WRONG: self.failures + 1, RIGHT: 0, NOT_COUNTED: self.failures}[outcome]
+        return self.failures
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+_MINUTES = st.integers(min_value=0, max_value=12).map(lambda m: NOW + timedelta(minutes=m))
+_ATTEMPT_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("start"), _MINUTES),
+        st.tuples(st.just("finish"), _MINUTES, st.sampled_from(AttemptOutcome)),
+        st.tuples(st.just("reset")),
+    ),
+    max_size=14,
+)
+
+
 def _codes(results: list[object]) -> list[str]:
     """Return the ``code`` of every error among ``results``, sorted."""
     return sorted(getattr(r, "code", type(r).__name__) for r in results if isinstance(r, Exception))
@@ -248,7 +303,7 @@ def _write_registration(uow: UnitOfWork, now: datetime) -> None:
     uow.practices.add(Practice(id="p2", name="Bright Smiles", created_at=now))
     uow.users.add(User(id="u5", practice_id="p2", email="eve@example.com", created_at=now))
     uow.credentials.add(Credential(user_id="u5", password_hash="$argon2id$x", set_at=now))
-    uow.sign_in_failures.increment("u5")
+    uow.sign_in_failures.finish("u5", started=now, outcome=WRONG)
     uow.audit.append(AuditEvent(id="e5", at=now, action="invitation.accepted", outcome="ok"))
 
 
@@ -660,24 +715,144 @@ class StorageContract:
         with storage.unit_of_work() as uow:
             assert uow.credentials.get(user.id) == second
 
-    def test_failure_counter_increments_and_resets(self, storage: Storage, user: User) -> None:
-        """LK-1, LK-2, LK-3: the count goes up by one per failure and back to zero on reset."""
+    # --- sign-in failures and attempts in flight --------------------------------------------
+
+    def test_lk_4_each_start_counts_failures_and_attempts_in_flight(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
+        """LK-4: a start counts before the password is checked; a WRONG finish makes a failure."""
         with storage.unit_of_work() as uow:
-            assert uow.sign_in_failures.count(user.id) == 0
-            assert [uow.sign_in_failures.increment(user.id) for _ in range(3)] == [1, 2, 3]
+            failures = uow.sign_in_failures
+            assert failures.count(user.id) == 0
+            assert [_start(failures, user.id, now) for _ in range(3)] == [1, 2, 3]
+            assert failures.count(user.id) == 0
         with storage.unit_of_work() as uow:
-            assert uow.sign_in_failures.count(user.id) == 3
-            uow.sign_in_failures.reset(user.id)
-            uow.sign_in_failures.reset(user.id)
+            failures = uow.sign_in_failures
+            assert _start(failures, user.id, now) == 4
+            outcomes = [failures.finish(user.id, started=now, outcome=WRONG) for _ in range(4)]
+            assert outcomes == [1, 2, 3, 4]
+        with storage.unit_of_work() as uow:
+            assert uow.sign_in_failures.count(user.id) == 4
+            assert _start(uow.sign_in_failures, user.id, now) == 5
+
+    def test_lk_3_lk_8_right_clears_the_failures_and_not_counted_leaves_them(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
+        """LK-3: a right password clears the count; LK-8: a failure of another kind leaves it."""
+        assert [_attempt(storage, user.id, now, WRONG) for _ in range(2)] == [1, 2]
+        with storage.unit_of_work() as uow:
+            failures = uow.sign_in_failures
+            assert _start(failures, user.id, now) == 3
+            assert failures.finish(user.id, started=now, outcome=NOT_COUNTED) == 2
+            assert failures.count(user.id) == 2
+            assert _start(failures, user.id, now) == 3
+            assert failures.finish(user.id, started=now, outcome=RIGHT) == 0
+            assert failures.count(user.id) == 0
+            assert _start(failures, user.id, now) == 1
+
+    def test_lk_4_finish_takes_out_only_the_attempt_it_started(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
+        """LK-4: a finish closes one attempt of its start time, never another one in flight."""
+        later = now + timedelta(seconds=1)
+        with storage.unit_of_work() as uow:
+            failures = uow.sign_in_failures
+            assert [_start(failures, user.id, at) for at in (now, now, later)] == [1, 2, 3]
+            assert failures.finish(user.id, started=now, outcome=NOT_COUNTED) == 0
+            assert _start(failures, user.id, later) == 3  # one at now, two at later
+            never = now + timedelta(hours=1)
+            assert failures.finish(user.id, started=never, outcome=NOT_COUNTED) == 0
+            assert _start(failures, user.id, later) == 4
+            assert failures.finish(user.id, started=later, outcome=WRONG) == 1
+            assert _start(failures, user.id, later) == 5  # 1 failure, 4 in flight
+
+    def test_dp_5_abandoned_attempts_stop_counting(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
+        """DP-5: an unfinished attempt stops counting once it started before abandoned_before."""
+        with storage.unit_of_work() as uow:
+            failures = uow.sign_in_failures
+            assert _start(failures, user.id, now) == 1
+            assert _start(failures, user.id, now) == 2
+            # Started exactly at abandoned_before: still in flight.
+            assert _start(failures, user.id, now + IN_FLIGHT) == 3
+        tick = timedelta(microseconds=1)
+        with storage.unit_of_work() as uow:
+            assert _start(uow.sign_in_failures, user.id, now + IN_FLIGHT + tick) == 2
             assert uow.sign_in_failures.count(user.id) == 0
-            assert uow.sign_in_failures.increment(user.id) == 1
-            assert uow.sign_in_failures.increment(user.id) == 2
-            assert uow.sign_in_failures.forgive(user.id) == 1  # LK-8: not a wrong password
-            assert uow.sign_in_failures.forgive(user.id) == 0
-            assert uow.sign_in_failures.forgive(user.id) == 0
-            assert uow.sign_in_failures.count(user.id) == 0
+        with storage.unit_of_work() as uow:
+            assert _start(uow.sign_in_failures, user.id, now + 3 * IN_FLIGHT) == 1
+
+    def test_dp_5_finish_of_an_abandoned_attempt_still_records_its_outcome(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
+        """DP-5, LK-3: a slow attempt that lapsed still counts as wrong, or clears when right."""
+        later = now + 2 * IN_FLIGHT
+        with storage.unit_of_work() as uow:
+            failures = uow.sign_in_failures
+            assert _start(failures, user.id, now) == 1
+            assert _start(failures, user.id, later) == 1  # the first was abandoned
+        with storage.unit_of_work() as uow:
+            failures = uow.sign_in_failures
+            assert failures.finish(user.id, started=now, outcome=WRONG) == 1
+            assert failures.count(user.id) == 1
+            assert _start(failures, user.id, later) == 3  # 1 failure, the later attempt and this
+            assert failures.finish(user.id, started=now, outcome=RIGHT) == 0
+            assert _start(failures, user.id, later) == 3  # 0 failures, 3 in flight
+
+    def test_lk_2_reset_clears_the_recorded_failures(
+        self, storage: Storage, user: User, other_user: User, now: datetime
+    ) -> None:
+        """LK-2: reset clears the failures, not the attempts in flight; unknown users are refused.
+
+        Attempts in flight still race for the password check (LK-4) after an unlock.
+        """
+        for _ in range(3):
+            _attempt(storage, user.id, now, WRONG)
+        _attempt(storage, other_user.id, now, WRONG)
+        with storage.unit_of_work() as uow:
+            failures = uow.sign_in_failures
+            assert _start(failures, user.id, now) == 4
+            failures.reset(user.id)
+            failures.reset(user.id)
+            failures.reset("u404")
+            assert failures.count(user.id) == 0
+            assert failures.count(other_user.id) == 1
+            assert failures.count("u404") == 0
+            assert _start(failures, user.id, now) == 2  # the attempt before the reset is in flight
             with pytest.raises(NotFound):
-                uow.sign_in_failures.increment("u404")
+                _start(failures, "u404", now)
+            with pytest.raises(NotFound):
+                failures.finish("u404", started=now, outcome=WRONG)
+
+    @settings(suppress_health_check=_SHARED_BY_ADAPTERS, max_examples=40, deadline=None)
+    @given(steps=_ATTEMPT_STEPS)
+    def test_lk_4_dp_5_any_sequence_of_starts_and_finishes_counts_exactly(
+        self, storage: Storage, practice: Practice, now: datetime, steps: list[tuple[Any, ...]]
+    ) -> None:
+        """LK-4, DP-5: every start, finish and reset returns what the port says, in any order."""
+        user = User(
+            id=uuid.uuid4().hex,
+            practice_id=practice.id,
+            email=f"{uuid.uuid4().hex}@example.com",
+            created_at=now,
+        )
+        with storage.unit_of_work() as uow:
+            uow.users.add(user)
+        model = _AttemptsModel()
+        for name, *arguments in steps:
+            with storage.unit_of_work() as uow:
+                failures = uow.sign_in_failures
+                if name == "start":
+                    assert _start(failures, user.id, arguments[0]) == model.start(arguments[0])
+                elif name == "finish":
+                    at, outcome = arguments
+                    kept = failures.finish(user.id, started=at, outcome=outcome)
+                    assert kept == model.finish(at, outcome)
+                else:
+                    failures.reset(user.id)
+                    model.reset()
+                assert failures.count(user.id) == model.failures
 
     # --- challenges --------------------------------------------------------------------------
 
@@ -874,7 +1049,14 @@ class StorageContract:
                 uow.code_sends.add(SendLedger(user_id=user.id, sends=(now, naive)))
             with pytest.raises(InvalidInput):
                 uow.practices.add(Practice(id="p7", name="N", created_at=naive))
+            with pytest.raises(InvalidInput):
+                uow.sign_in_failures.start(user.id, now=naive, abandoned_before=now)
+            with pytest.raises(InvalidInput):
+                uow.sign_in_failures.start(user.id, now=now, abandoned_before=naive)
+            with pytest.raises(InvalidInput):
+                uow.sign_in_failures.finish(user.id, started=naive, outcome=WRONG)
             assert uow.code_sends.get(user.id) is None
+            assert _start(uow.sign_in_failures, user.id, now) == 1
         assert refused.value.code == "time.naive"
 
     # --- link tokens -------------------------------------------------------------------------
@@ -1223,10 +1405,12 @@ class StorageContract:
         with storage.unit_of_work() as uow:
             uow.users.save(changed, expected_version=user.version)
         with pytest.raises(Conflict), storage.unit_of_work() as uow:  # noqa: PT012 - in the unit
-            uow.sign_in_failures.increment(user.id)
+            _start(uow.sign_in_failures, user.id, NOW)
+            uow.sign_in_failures.finish(user.id, started=NOW, outcome=WRONG)
             uow.users.save(revised(user, first_name="Ada"), expected_version=user.version)
         with storage.unit_of_work() as uow:
             assert uow.sign_in_failures.count(user.id) == 0
+            assert _start(uow.sign_in_failures, user.id, NOW) == 1
             assert uow.users.get(user.id) == changed
 
     def test_repositories_work_only_inside_an_active_unit(
@@ -1239,18 +1423,18 @@ class StorageContract:
         with uow:
             assert uow.users.get(user.id) == user
         with pytest.raises(StorageError) as after:
-            uow.sign_in_failures.increment(user.id)
+            _start(uow.sign_in_failures, user.id, NOW)
         with pytest.raises(StorageError) as reused, uow:
             pass
         assert {before.value.code, after.value.code} == {"storage.no_unit"}
         assert reused.value.code == "storage.unit_reused"
         with storage.unit_of_work() as check:
-            assert check.sign_in_failures.count(user.id) == 0
+            assert _start(check.sign_in_failures, user.id, NOW) == 1
 
     def test_units_do_not_nest_in_one_thread(self, storage: Storage, user: User) -> None:
         """ST-2: a nested unit would commit apart from its outer one, so it is refused."""
         with storage.unit_of_work() as outer:
-            outer.sign_in_failures.increment(user.id)
+            outer.sign_in_failures.finish(user.id, started=NOW, outcome=WRONG)
             with pytest.raises(StorageError) as nested, storage.unit_of_work():
                 pass
             assert outer.sign_in_failures.count(user.id) == 1
@@ -1265,21 +1449,44 @@ class StorageContract:
 
     # --- concurrency -------------------------------------------------------------------------
 
-    def test_simultaneous_failures_all_count(self, storage: Storage, user: User) -> None:
-        """LK-4: 8 threads x 50 wrong attempts against one account count exactly 400."""
+    def test_lk_4_simultaneous_starts_return_distinct_numbers(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
+        """LK-4: 50 attempts started at once get 1..50; their 50 wrong finishes count exactly 50."""
+
+        def start() -> int:
+            with storage.unit_of_work() as uow:
+                return _start(uow.sign_in_failures, user.id, now)
+
+        def finish() -> int:
+            with storage.unit_of_work() as uow:
+                return uow.sign_in_failures.finish(user.id, started=now, outcome=WRONG)
+
+        everyone = list(range(1, RACERS + 1))
+        started = _run_together(RACERS, start)
+        assert sorted(n for n in started if isinstance(n, int)) == everyone
+        with storage.unit_of_work() as uow:
+            assert uow.sign_in_failures.count(user.id) == 0
+        finished = _run_together(RACERS, finish)
+        assert sorted(n for n in finished if isinstance(n, int)) == everyone
+        with storage.unit_of_work() as uow:
+            assert uow.sign_in_failures.count(user.id) == RACERS
+            assert _start(uow.sign_in_failures, user.id, now) == RACERS + 1  # none left in flight
+
+    def test_lk_4_simultaneous_wrong_attempts_all_count(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
+        """LK-4: 8 threads x 50 wrong attempts (start, then finish) get 1..400 and count 400."""
 
         def fifty() -> list[int]:
-            seen = []
-            for _ in range(50):
-                with storage.unit_of_work() as uow:
-                    seen.append(uow.sign_in_failures.increment(user.id))
-            return seen
+            return [_attempt(storage, user.id, now, WRONG) for _ in range(50)]
 
         results = _run_together(8, fifty)
-        counts = sorted(n for seen in results for n in seen)  # type: ignore[attr-defined]
-        assert counts == list(range(1, 401))
+        numbers = sorted(n for seen in results for n in seen)  # type: ignore[attr-defined]
+        assert numbers == list(range(1, 401))
         with storage.unit_of_work() as uow:
             assert uow.sign_in_failures.count(user.id) == 400
+            assert _start(uow.sign_in_failures, user.id, now) == 401
 
     def test_simultaneous_uses_of_one_link_read_at_once_exactly_one_is_saved(
         self, storage: Storage, make_token: MakeToken, now: datetime
@@ -1396,24 +1603,106 @@ class StorageContract:
         assert faulty.calls == _OPERATIONS
         assert _registration_state(storage)[3] == 1
 
-    def test_outage_fails_closed_and_loses_no_count(self, storage: Storage, user: User) -> None:
+    def test_lk_8_outage_fails_closed_and_loses_no_count(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
         """LK-8: while storage is unreachable every attempt fails closed; no count is lost."""
         faulty = FaultyStorage(storage)
-        with faulty.unit_of_work() as uow:
-            assert uow.sign_in_failures.increment(user.id) == 1
-            assert uow.sign_in_failures.increment(user.id) == 2
+        assert [_attempt(faulty, user.id, now, WRONG) for _ in range(2)] == [1, 2]
         faulty.start_outage()
         for _ in range(3):
             with pytest.raises(StorageError), faulty.unit_of_work() as uow:
-                uow.sign_in_failures.increment(user.id)
+                _start(uow.sign_in_failures, user.id, now)
         faulty.end_outage()
         faulty.fail_at(2)
         with pytest.raises(StorageError), faulty.unit_of_work() as uow:
-            uow.sign_in_failures.increment(user.id)
+            _start(uow.sign_in_failures, user.id, now)
         faulty.fail_at(None)
         with faulty.unit_of_work() as uow:
             assert uow.sign_in_failures.count(user.id) == 2
-            assert uow.sign_in_failures.increment(user.id) == 3
+            assert _start(uow.sign_in_failures, user.id, now) == 3
         faulty.close()
         with pytest.raises(StorageError), storage.unit_of_work():
             pass
+
+    def test_dp_5_right_attempts_whose_finish_failed_lapse_without_counting(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
+        """DP-5, LK-8: six right passwords whose outcome storage failed to record count nothing.
+
+        While in flight they still count toward the gate (LK-4); once abandoned
+        they are gone, and the failures recorded before them are intact.
+        """
+        _attempt(storage, user.id, now, WRONG)
+        faulty = FaultyStorage(storage)
+        for attempt in range(6):
+            with faulty.unit_of_work() as uow:
+                assert _start(uow.sign_in_failures, user.id, now) == attempt + 2
+            faulty.fail_at(2)  # begin, then the finish fails
+            with pytest.raises(StorageError), faulty.unit_of_work() as uow:
+                uow.sign_in_failures.finish(user.id, started=now, outcome=RIGHT)
+        with faulty.unit_of_work() as uow:
+            assert uow.sign_in_failures.count(user.id) == 1
+            assert _start(uow.sign_in_failures, user.id, now + 2 * IN_FLIGHT) == 2
+
+    # --- the portal secret (DP-2) ------------------------------------------------------------
+
+    def test_dp_2_persistent_is_a_bool(self, storage: Storage) -> None:
+        """DP-2: a store says whether it outlives the process: then a portal needs a secret."""
+        assert isinstance(storage.persistent, bool)
+        assert FaultyStorage(storage).persistent is storage.persistent
+
+    def test_dp_2_the_first_secret_is_remembered_and_another_refused(
+        self, storage: Storage
+    ) -> None:
+        """DP-2: a store used with one secret refuses another: a clear error, not wrong codes."""
+        storage.remember_secret(SECRET_A)
+        storage.remember_secret(SECRET_A)
+        with pytest.raises(SettingsError) as refused:
+            storage.remember_secret(SECRET_B)
+        error = refused.value
+        assert (error.code, error.field) == ("settings.secret_mismatch", "secret")
+        assert "another portal secret" in error.message
+        assert "previous_secret" in error.message
+        assert SECRET_A not in str(error)
+        assert SECRET_B not in str(error)
+        storage.remember_secret(SECRET_A)
+
+    def test_dp_2_replacing_the_remembered_secret_rotates_it(self, storage: Storage) -> None:
+        """DP-2: the new secret with the old one as previous_secret replaces it for good."""
+        storage.remember_secret(SECRET_A)
+        storage.remember_secret(SECRET_B, replacing=SECRET_A)
+        storage.remember_secret(SECRET_B)
+        storage.remember_secret(SECRET_B, replacing=SECRET_A)  # restarted, rotation not yet removed
+        with pytest.raises(SettingsError) as old:
+            storage.remember_secret(SECRET_A)
+        assert old.value.code == "settings.secret_mismatch"
+
+    def test_dp_2_a_wrong_replacing_is_refused(self, storage: Storage) -> None:
+        """DP-2: a rotation from a secret the store never had changes nothing."""
+        storage.remember_secret(SECRET_A)
+        with pytest.raises(SettingsError) as refused:
+            storage.remember_secret(SECRET_B, replacing=SECRET_C)
+        assert refused.value.code == "settings.secret_mismatch"
+        assert "previous_secret" in refused.value.message
+        storage.remember_secret(SECRET_A)
+        with pytest.raises(SettingsError):
+            storage.remember_secret(SECRET_B)
+
+    def test_dp_2_a_new_store_takes_the_secret_it_is_first_given(self, storage: Storage) -> None:
+        """DP-2: with nothing remembered, the secret given is kept, rotation or not."""
+        storage.remember_secret(SECRET_B, replacing=SECRET_A)
+        storage.remember_secret(SECRET_B)
+        with pytest.raises(SettingsError):
+            storage.remember_secret(SECRET_A)
+
+    def test_dp_2_the_faulty_store_passes_the_secret_through_uncounted(
+        self, storage: Storage
+    ) -> None:
+        """DP-2: remembering the secret is not a unit operation; injected faults do not reach it."""
+        faulty = FaultyStorage(storage, fail_at=1)
+        faulty.remember_secret(SECRET_A)
+        faulty.remember_secret(SECRET_B, replacing=SECRET_A)
+        assert faulty.calls == 0
+        with pytest.raises(SettingsError):
+            storage.remember_secret(SECRET_A)

@@ -1,0 +1,35 @@
+"""Keys derived from the one portal secret, and the fingerprint a store remembers (DP-1, DP-2).
+
+A portal has one secret (`~securepractice.settings.Settings.secret`); every
+key the library needs is derived from it by keyed BLAKE2b, one purpose
+each, so that processes sharing the secret share every key and no key
+leaks another. The fingerprint identifies the secret to a store without
+revealing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from securepractice.secret import Secret
+
+__all__ = ["derive_key", "fingerprint"]
+
+_BLAKE2B_MAX_KEY = 64
+
+
+def _keyed(secret: Secret[bytes], label: str) -> hashlib.blake2b:
+    key = secret.reveal()
+    if len(key) > _BLAKE2B_MAX_KEY:
+        key = hashlib.blake2b(key).digest()
+    return hashlib.blake2b(f"securepractice.{label}".encode(), key=key, digest_size=32)
+
+
+def derive_key(secret: Secret[bytes], purpose: str) -> Secret[bytes]:
+    """Return the 32-byte key for ``purpose`` (such as ``"verification-code"``) from ``secret``."""
+    return Secret(_keyed(secret, f"key.{purpose}").digest())
+
+
+def fingerprint(secret: Secret[bytes]) -> str:
+    """Return a name for ``secret`` that a store may keep: it reveals nothing of the secret."""
+    return _keyed(secret, "fingerprint").hexdigest()
