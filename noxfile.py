@@ -6,6 +6,7 @@ needs from pyproject.toml's dependency groups into its own virtualenv.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nox
@@ -51,12 +52,18 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation; any warning fails the build."""
+    """Build the documentation; any warning, or an include left unexpanded, fails the build."""
     session.install("-e", ".", *_group("docs"), "mypy")
     session.run("mypy", "--strict", "docs/examples")
-    session.run(
-        "mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp(), "site"))
-    )
+    site = Path(session.create_tmp(), "site")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site))
+    unexpanded = [
+        page.relative_to(site).as_posix()
+        for page in site.rglob("*.html")
+        if re.search(r"-\s*-\s*8\s*(<|&lt;)\s*-\s*-", page.read_text(encoding="utf-8"))
+    ]
+    if unexpanded:
+        session.error(f"snippet includes left unexpanded in: {', '.join(unexpanded)}")
 
 
 @nox.session

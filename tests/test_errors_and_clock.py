@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from securepractice import (
+    AlreadyExists,
     DeliveryFailed,
     FakeClock,
     InvalidInput,
     RateLimited,
     Secret,
     SecurePracticeError,
+    SettingsError,
     StorageError,
     SystemClock,
 )
@@ -77,3 +80,24 @@ def test_system_clock_is_aware_utc() -> None:
     now = SystemClock().now()
     assert now.tzinfo is timezone.utc
     assert isinstance(SystemClock(), Clock)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        SettingsError("secret", "give the portal secret", code="settings.no_secret"),
+        InvalidInput("not an email", field="email", code="email.malformed"),
+        RateLimited("later", retry_after=timedelta(minutes=3), code="verification.rate_limited"),
+        DeliveryFailed("sms down", channel="sms", code="delivery.failed"),
+        AlreadyExists("taken", code="user.email_taken"),
+        StorageError("gone", code="storage.busy"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_every_error_survives_pickling_with_its_code_and_details(
+    error: SecurePracticeError,
+) -> None:
+    """Errors cross process boundaries (multiprocessing, task queues) unchanged."""
+    back = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own value, made just above
+    assert type(back) is type(error)
+    assert (str(back), back.code, vars(back)) == (str(error), error.code, vars(error))

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import SECRET
 from securepractice import (
+    Dependencies,
     FakeClock,
     InMemoryPaymentProcessor,
     LinkRules,
@@ -72,3 +73,26 @@ def test_billing_needs_a_payment_processor() -> None:
     with pytest.raises(SettingsError) as caught:
         _ = portal.billing
     assert caught.value.field == "payment_processor"
+
+
+@pytest.mark.parametrize(
+    ("field", "options"),
+    [
+        ("messaging", {"messaging": None}),
+        ("messaging", {"messaging": Outbox()}),
+        ("settings", {"messaging": Messaging.using(Outbox()), "settings": {"secret": None}}),
+    ],
+)
+def test_a_portal_refuses_a_wrong_collaborator_when_built(
+    field: str, options: dict[str, object]
+) -> None:
+    """A missing or wrong collaborator is a clear settings error at once, not a later crash."""
+    with pytest.raises(SettingsError) as refused:
+        Portal.in_memory(**options)  # type: ignore[arg-type]
+    assert refused.value.field == field
+
+
+def test_dependencies_refuse_what_is_not_a_store() -> None:
+    with pytest.raises(SettingsError) as refused:
+        Dependencies(storage="portal.db", messaging=Messaging.using(Outbox()))  # type: ignore[arg-type]
+    assert refused.value.field == "storage"

@@ -55,6 +55,13 @@ def check_secret(storage: Storage, settings: Settings) -> None:
     )
 
 
+def _settings(value: object) -> Settings:
+    """Refuse anything but a `Settings` before the hasher and policy are built from it."""
+    if not isinstance(value, Settings):
+        raise SettingsError("settings", f"must be a Settings, not {_kind(value)}")
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class Dependencies:
     """The store, the channels, the rules and the clock that the services work with.
@@ -68,7 +75,7 @@ class Dependencies:
 
     storage: Storage
     messaging: Messaging
-    settings: Settings = attrs.field(factory=Settings)
+    settings: Settings = attrs.field(factory=Settings, converter=_settings)
     clock: Clock = attrs.field(factory=SystemClock)
     hasher: PasswordHasher = attrs.field(
         default=attrs.Factory(lambda self: PasswordHasher(self.settings.hashing), takes_self=True)
@@ -80,6 +87,13 @@ class Dependencies:
     portal_name: str = "Practice Portal"
 
     def __attrs_post_init__(self) -> None:
+        # A wrong collaborator is refused here, not later as an AttributeError mid-action.
+        if not callable(getattr(self.storage, "unit_of_work", None)):
+            raise SettingsError("storage", f"must be a store, not {_kind(self.storage)}")
+        if not isinstance(self.messaging, Messaging):
+            raise SettingsError(
+                "messaging", f"must be Messaging.using(...), not {_kind(self.messaging)}"
+            )
         check_secret(self.storage, self.settings)
 
     def now(self) -> datetime:
@@ -89,6 +103,10 @@ class Dependencies:
     def unit(self) -> UnitOfWork:
         """Return a new unit of work of the store: one user action."""
         return self.storage.unit_of_work()
+
+
+def _kind(value: object) -> str:
+    return "None" if value is None else type(value).__name__
 
 
 class Service(Protocol):

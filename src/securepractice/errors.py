@@ -52,8 +52,23 @@ class SecurePracticeError(Exception):
     def __str__(self) -> str:
         return f"{self.message} [{self.code}]"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled whole (code, field, retry_after ...), so that errors cross process
+        # boundaries (multiprocessing, task queues) unchanged whatever their signature.
+        return (_restore, (type(self), self.args, self.__dict__))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+def _restore(
+    kind: type[SecurePracticeError], args: tuple[object, ...], state: dict[str, object]
+) -> SecurePracticeError:
+    """Rebuild a pickled error without calling its ``__init__``, whose arguments vary."""
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class SettingsError(SecurePracticeError, ValueError):

@@ -109,9 +109,12 @@ class ChallengeState(enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class Phone:
-    """A phone number in E.164 form and the field it was given in."""
+    """A phone number in E.164 form and the field it was given in.
 
-    number: str
+    The number is left out of ``repr``, so logs of a record do not carry it.
+    """
+
+    number: str = attrs.field(repr=False)
     kind: PhoneKind
 
 
@@ -132,15 +135,17 @@ class User:
     """A portal user. ``email`` is the normalised username (ID-1).
 
     ``practice_id`` is None only for support staff (UM-1). ``locked`` and
-    ``deactivated`` are flags beside the registration status (ID-3).
+    ``deactivated`` are flags beside the registration status (ID-3). The
+    email, names and phones are left out of ``repr``: a logged record names
+    the user by id only.
     """
 
     id: str
     practice_id: str | None
-    email: str
-    first_name: str = ""
-    last_name: str = ""
-    phones: tuple[Phone, ...] = ()
+    email: str = attrs.field(repr=False)
+    first_name: str = attrs.field(default="", repr=False)
+    last_name: str = attrs.field(default="", repr=False)
+    phones: tuple[Phone, ...] = attrs.field(default=(), repr=False)
     time_zone: str | None = None
     ada_number: str | None = None
     specialties: tuple[str, ...] = ()

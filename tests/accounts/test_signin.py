@@ -359,6 +359,18 @@ def test_lk_6_sign_out_ends_the_session(context: Dependencies, accounts: Account
     assert ("sign_out", "ok") in audit_actions(context)
 
 
+@pytest.mark.parametrize(
+    "junk", ["", "x" * 10_000, "\ud800", "é"], ids=["empty", "long", "surrogate", "accent"]
+)
+def test_lk_6_signing_out_with_what_cannot_be_a_token_does_nothing(
+    context: Dependencies, accounts: Accounts, junk: str
+) -> None:
+    """As with an unknown token: nothing to end, nothing raised, nothing audited."""
+    before = audit_actions(context)
+    accounts.sign_out(junk)
+    assert audit_actions(context) == before
+
+
 def test_lk_6_session_tokens_are_stored_only_hashed(
     context: Dependencies, accounts: Accounts
 ) -> None:

@@ -363,10 +363,17 @@ def _touch(uow: UnitOfWork, session: Session, *, now: datetime, background: bool
 
 
 def sign_out(service: Service, token: str | Secret[str]) -> None:
-    """End the session; signing out of an ended or unknown session does nothing."""
+    """End the session; signing out of an ended or unknown session does nothing.
+
+    Neither does signing out with something that cannot be a token at all
+    (empty, too long, not text): there is no session to end.
+    """
     deps = service.deps
     now = deps.now()
-    digest = session_token_hash(token)
+    try:
+        digest = session_token_hash(token)
+    except InvalidToken:
+        return
     with deps.unit() as uow:
         session = uow.sessions.get(digest)
         if session is not None and not session.revoked:
