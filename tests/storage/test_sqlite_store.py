@@ -38,8 +38,10 @@ from securepractice.records import (
 )
 from securepractice.secret import Secret
 from securepractice.storage import migrations
+from securepractice.storage._codec import TEXT_COLUMNS
+from securepractice.storage._sql import Rows, Table
 from securepractice.storage.ports import SignInFailures
-from securepractice.storage.sqlite import SQLiteStorage, _storage_error, _Table
+from securepractice.storage.sqlite import SQLiteStorage, _storage_error
 
 #: How long an unfinished sign-in attempt stays in flight in these tests.
 IN_FLIGHT = timedelta(minutes=5)
@@ -638,11 +640,12 @@ class _Grown:
 
 def test_fields_without_a_column_are_kept_in_extra(store: SQLiteStorage, now: datetime) -> None:
     """Records may gain fields without a migration: the adapter maps by attrs fields."""
-    table = _Table("practices", _Grown, ("id",), store._schema.practices.columns)
+    columns = store._schema.practices.columns
+    table = Table("practices", _Grown, ("id",), columns, TEXT_COLUMNS, "practice")
     grown = _Grown(id="p1", name="Smile", created_at=now, tags=("a", "b"), rank=3)
     with store.unit_of_work() as uow:
-        uow._tx.insert(table, grown, {})  # type: ignore[attr-defined]
-        assert uow._tx.one(table, "id = ?", ("p1",)) == grown  # type: ignore[attr-defined]
+        Rows(uow._tx).insert(table, grown)
+        assert Rows(uow._tx).one(table, "id = {p}", "p1") == grown
         plain = uow.practices.get("p1")
     assert plain == Practice(id="p1", name="Smile", created_at=now)
 
@@ -655,11 +658,11 @@ def test_row_that_does_not_fit_the_record_is_a_storage_error(
         id: str
         must_have: str
 
-    table: _Table[Needy] = _Table("practices", Needy, ("id",), frozenset({"id"}))
+    table = Table("practices", Needy, ("id",), frozenset({"id"}), TEXT_COLUMNS, "practice")
     with store.unit_of_work() as uow:
         uow.practices.add(Practice(id="p1", name="Smile", created_at=now))
         with pytest.raises(StorageError) as mismatch:
-            uow._tx.one(table, "id = ?", ("p1",))  # type: ignore[attr-defined]
+            Rows(uow._tx).one(table, "id = {p}", "p1")
     assert mismatch.value.code == "storage.schema_mismatch"
 
 

@@ -2,7 +2,9 @@
 
 Datetimes become UTC ISO-8601 text with microseconds (fixed width, so text
 order is time order), enums their value, booleans 0 or 1, and tuples,
-frozensets and nested records JSON text. Any SQL adapter can share this.
+frozensets and nested records JSON text: SQLite's columns (`TEXT_COLUMNS`).
+Every SQL adapter keeps the fields that have no column of their own as JSON
+(`to_json`, `from_json`) and gives the shared repositories its `Columns`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,25 @@ import functools
 import json
 import types
 import typing
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from securepractice.clock import require_utc
 
-__all__ = ["field_types", "from_column", "from_json", "time_text", "to_column", "to_json"]
+__all__ = [
+    "TEXT_COLUMNS",
+    "Columns",
+    "field_types",
+    "from_column",
+    "from_json",
+    "strip_optional",
+    "time_text",
+    "to_column",
+    "to_json",
+]
 
 _SCALARS = (int, str, bytes)
 
@@ -36,7 +49,8 @@ def time_text(moment: datetime, *, field: str = "now") -> str:
     return require_utc(moment, field=field).astimezone(timezone.utc).isoformat("T", "microseconds")
 
 
-def _strip_optional(kind: Any) -> Any:  # noqa: ANN401 - any type expression
+def strip_optional(kind: Any) -> Any:  # noqa: ANN401 - any type expression
+    """Return ``kind`` without ``| None``."""
     if typing.get_origin(kind) in {typing.Union, types.UnionType}:
         (kind,) = (arg for arg in typing.get_args(kind) if arg is not type(None))
     return kind
@@ -50,7 +64,7 @@ def to_column(value: object, kind: Any, *, field: str) -> object:  # noqa: ANN40
     """Encode one field's value as an SQL value."""
     if value is None:
         return None
-    kind = _strip_optional(kind)
+    kind = strip_optional(kind)
     if kind is datetime:
         return time_text(typing.cast("datetime", value), field=field)
     if _is_enum(kind):
@@ -66,7 +80,7 @@ def from_column(raw: object, kind: Any) -> object:  # noqa: ANN401
     """Decode one SQL value as a field of type ``kind``."""
     if raw is None:
         return None
-    kind = _strip_optional(kind)
+    kind = strip_optional(kind)
     if kind is datetime:
         return datetime.fromisoformat(typing.cast("str", raw))
     if _is_enum(kind):
@@ -82,7 +96,7 @@ def to_json(value: object, kind: Any, *, field: str) -> object:  # noqa: ANN401
     """Encode a value of type ``kind`` as JSON-ready data."""
     if value is None:
         return None
-    kind = _strip_optional(kind)
+    kind = strip_optional(kind)
     origin = typing.get_origin(kind)
     if origin in {tuple, frozenset}:
         args = typing.get_args(kind)
@@ -104,7 +118,7 @@ def from_json(data: object, kind: Any) -> object:  # noqa: ANN401
     """Decode JSON data as a value of type ``kind``."""
     if data is None:
         return None
-    kind = _strip_optional(kind)
+    kind = strip_optional(kind)
     origin = typing.get_origin(kind)
     if origin in {tuple, frozenset}:
         args = typing.get_args(kind)
@@ -120,3 +134,50 @@ def from_json(data: object, kind: Any) -> object:  # noqa: ANN401
     if kind is bytes:
         return bytes.fromhex(typing.cast("str", data))
     return from_column(data, kind)
+
+
+class Columns(Protocol):
+    """How one database keeps field values: in their own columns, and the rest in ``extra``."""
+
+    @property
+    def extra(self) -> str:
+        """The name of the JSON column that holds the fields without a column of their own."""
+        ...
+
+    def to_column(self, value: object, kind: Any, *, field: str) -> object:  # noqa: ANN401
+        """Encode one field's value as the database driver takes it."""
+        ...
+
+    def from_column(self, raw: object, kind: Any) -> object:  # noqa: ANN401
+        """Decode one column's value as a field of type ``kind``."""
+        ...
+
+    def pack(self, extra: dict[str, object]) -> object:
+        """Return the ``extra`` column's value for these JSON-ready fields."""
+        ...
+
+    def unpack(self, raw: object) -> Mapping[str, object]:
+        """Return the JSON-ready fields an ``extra`` column's value holds."""
+        ...
+
+
+class _TextColumns:
+    """Columns of text, integers and blobs, and the rest as JSON text: SQLite's."""
+
+    extra = "extra"
+
+    def to_column(self, value: object, kind: Any, *, field: str) -> object:  # noqa: ANN401
+        return to_column(value, kind, field=field)
+
+    def from_column(self, raw: object, kind: Any) -> object:  # noqa: ANN401
+        return from_column(raw, kind)
+
+    def pack(self, extra: dict[str, object]) -> object:
+        return json.dumps(extra, separators=(",", ":"))
+
+    def unpack(self, raw: object) -> Mapping[str, object]:
+        return typing.cast("dict[str, object]", json.loads(typing.cast("str", raw)))
+
+
+#: The codec of a database whose columns hold text, integers and blobs only.
+TEXT_COLUMNS: Columns = _TextColumns()

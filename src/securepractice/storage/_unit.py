@@ -1,13 +1,17 @@
-"""The context-manager half of a unit of work, shared by the adapters."""
+"""What the adapters share of a unit of work: the `with` block and the hold on a connection."""
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from typing_extensions import Self
 
-__all__ = ["Transaction", "TransactionalUnit"]
+from securepractice.errors import StorageError
+
+__all__ = ["Held", "Transaction", "TransactionalUnit"]
+
+C = TypeVar("C")
 
 
 class Transaction(Protocol):
@@ -38,3 +42,41 @@ class TransactionalUnit:
         tb: TracebackType | None,
     ) -> None:
         self._tx.end(commit=exc_type is None)
+
+
+class Held(Generic[C]):
+    """A transaction's hold on one connection: taken once, reached only while held.
+
+    An adapter's transaction begins with `check_unused`, then `hold`s the
+    connection it began on; statements reach it through `active`; ending
+    starts with `let_go`.
+    """
+
+    def __init__(self) -> None:
+        self._used = False
+        self._connection: C | None = None
+
+    def check_unused(self) -> None:
+        """Refuse to begin again a unit that has begun (``storage.unit_reused``)."""
+        if self._used:
+            raise StorageError("a unit of work can be used only once", code="storage.unit_reused")
+
+    def hold(self, connection: C) -> None:
+        """Keep ``connection``, on which the transaction has begun, until `let_go`."""
+        self._connection = connection
+        self._used = True
+
+    def let_go(self) -> C | None:
+        """End the hold: return the connection held, None if the transaction never began."""
+        connection, self._connection = self._connection, None
+        self._used = True
+        return connection
+
+    def active(self) -> C:
+        """Return the connection held; ``storage.no_unit`` outside an active unit of work."""
+        connection = self._connection
+        if connection is None:
+            raise StorageError(
+                "storage is reached only inside an active unit of work", code="storage.no_unit"
+            )
+        return connection

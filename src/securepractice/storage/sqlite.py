@@ -11,6 +11,9 @@ counter row, which holds the recorded failures and, as a JSON array, the
 start times of the attempts in flight (migration 4). No rule of the portal
 is in SQL: the core decides, the store remembers. The journal is WAL, and
 ``synchronous=FULL`` by default: a committed unit survives a power cut.
+The repositories are `securepractice.storage._sql`'s, shared with the
+PostgreSQL store; this module keeps the connections, the transactions,
+SQLite's own statements and the translation of its errors.
 
 Every `sqlite3` error is turned into the library's own at this boundary:
 `~securepractice.errors.StorageError` with a code that says what happened
@@ -20,65 +23,97 @@ from the original. Nothing connects until a `SQLiteStorage` is built.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Generic, TypeVar
 from urllib.parse import quote
 
-import attrs
-
-from securepractice.errors import AlreadyExists, Conflict, InvalidInput, NotFound, StorageError
-from securepractice.records import (
-    AttemptOutcome,
-    AuditEvent,
-    CardOnFile,
-    Challenge,
-    Credential,
-    Entitlement,
-    Invoice,
-    LinkToken,
-    Practice,
-    PracticeSubscription,
-    Purpose,
-    SecureMailPayment,
-    SecureMailPurchase,
-    SendLedger,
-    Session,
-    TermsAcceptance,
-    TokenPurpose,
-    User,
-)
-from securepractice.storage import ports
-from securepractice.storage._codec import (
-    field_types,
-    from_column,
-    from_json,
-    time_text,
-    to_column,
-    to_json,
-)
+from securepractice.errors import AlreadyExists, InvalidInput, StorageError
+from securepractice.storage._codec import TEXT_COLUMNS
 from securepractice.storage._secret import fingerprint_to_store
-from securepractice.storage._unit import TransactionalUnit
+from securepractice.storage._sql import (
+    Dialect,
+    Parameters,
+    Schema,
+    SQLUnitOfWork,
+    finishes,
+    reference_missing,
+)
+from securepractice.storage._unit import Held
 from securepractice.storage.migrations import migrate
 
 __all__ = ["SQLiteStorage", "SQLiteUnitOfWork"]
-
-R = TypeVar("R", bound=attrs.AttrsInstance)
-
-#: Constraint text found in SQLite's message -> (message, code) of the `AlreadyExists` to raise.
-Conflicts = Mapping[str, tuple[str, str]]
 
 _SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
 _READ_ONLY = 8
 _CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 _CANT_OPEN = 14
+
+#: What SQLite's message says before the columns of a taken key.
+_UNIQUE = "UNIQUE constraint failed: "
+_KEY_TAKEN = "a record with this key exists already"
+
+#: The columns of a taken key, as SQLite's message names them -> (message, code) of the
+#: `AlreadyExists` to raise.
+_DUPLICATES: Mapping[str, tuple[str, str]] = {
+    "users.email": ("this email address belongs to another user", "user.email_taken"),
+    "users.id": ("a user with this id exists already", "user.exists"),
+    "purchases.account_id": (
+        "SecureMail for this account is paid for already",
+        "securemail.already_paid",
+    ),
+    **{
+        columns: (_KEY_TAKEN, code)
+        for columns, code in (
+            ("practices.id", "practice.exists"),
+            ("credentials.user_id", "credential.exists"),
+            ("challenges.id", "challenge.exists"),
+            ("send_ledgers.user_id", "send_ledger.exists"),
+            ("link_tokens.token_hash", "link_token.exists"),
+            ("link_tokens.id", "link_token.exists"),
+            ("sessions.token_hash", "session.exists"),
+            ("audit_events.id", "audit.exists"),
+            ("terms.user_id, terms.version", "terms.already_accepted"),
+            ("purchases.id", "purchase.exists"),
+            ("payments.id", "payment.exists"),
+            ("invoices.id", "invoice.exists"),
+        )
+    },
+}
+
+#: Finish an attempt: take out one in flight that started at :started, if any.
+_FINISH = (
+    "INSERT INTO sign_in_failures (user_id, count, in_flight) VALUES (:user_id, {first}, '[]') "
+    "ON CONFLICT (user_id) DO UPDATE SET count = {then}, in_flight = coalesce(json_remove("
+    "in_flight, (SELECT '$[' || min(key) || ']' FROM json_each(sign_in_failures.in_flight) "
+    "WHERE value = :started)), in_flight) "
+    "RETURNING count AS failures"
+)
+
+#: SQLite's SQL. Rows are ordered by ``rowid``; the counter keeps its attempts in flight as
+#: a JSON array of start times, and ``count`` is the recorded failures.
+_SQLITE = Dialect(
+    mark="?",
+    seq="rowid",
+    columns=TEXT_COLUMNS,
+    # Start an attempt: drop those in flight that started before :abandoned_before, add one.
+    start=(
+        "INSERT INTO sign_in_failures (user_id, count, in_flight) "
+        "VALUES (:user_id, 0, json_array(:now)) "
+        "ON CONFLICT (user_id) DO UPDATE SET in_flight = json_insert("
+        "(SELECT json_group_array(value) FROM json_each(sign_in_failures.in_flight) "
+        "WHERE value >= :abandoned_before), '$[#]', :now) "
+        "RETURNING count + json_array_length(in_flight) AS counted"
+    ),
+    finish=finishes(_FINISH, "count"),
+    count="SELECT count AS failures FROM sign_in_failures WHERE user_id = :user_id",
+    reset="UPDATE sign_in_failures SET count = 0 WHERE user_id = :user_id",
+)
 
 
 def _storage_error(error: sqlite3.Error) -> StorageError:
@@ -114,78 +149,14 @@ def _translated() -> Iterator[None]:
         raise _storage_error(error) from error
 
 
-@attrs.frozen
-class _Table(Generic[R]):
-    """How one record type maps to one table: a column per field it has, JSON for the rest.
+def _read_schema(connection: sqlite3.Connection) -> Schema:
+    """Read the tables' columns from the open database, after migration."""
 
-    ``thing`` names a record of the table in errors (``<thing>.not_found``).
-    """
+    def columns(table: str) -> list[str]:
+        info = connection.execute("SELECT name FROM pragma_table_info(?)", (table,))
+        return [row[0] for row in info]
 
-    name: str
-    record: type[R]
-    key: tuple[str, ...]
-    columns: frozenset[str]
-    thing: str = "record"
-
-    def values(self, record: R) -> dict[str, object]:
-        """Return the row for ``record``: column name to SQL value."""
-        row: dict[str, object] = {}
-        extra: dict[str, object] = {}
-        for name, kind in field_types(self.record).items():
-            value = getattr(record, name)
-            if name in self.columns:
-                row[name] = to_column(value, kind, field=name)
-            else:
-                extra[name] = to_json(value, kind, field=name)
-        row["extra"] = json.dumps(extra, separators=(",", ":"))
-        return row
-
-    def decode(self, row: sqlite3.Row) -> R:
-        """Build the record a row holds; `StorageError` if the row cannot make one."""
-        extra = json.loads(row["extra"])
-        fields: dict[str, object] = {}
-        for name, kind in field_types(self.record).items():
-            if name in self.columns:
-                fields[name] = from_column(row[name], kind)
-            elif name in extra:
-                fields[name] = from_json(extra[name], kind)
-        try:
-            return self.record(**fields)
-        except (TypeError, ValueError) as error:
-            raise StorageError(
-                f"a stored {self.record.__name__} does not fit the record's fields",
-                code="storage.schema_mismatch",
-            ) from error
-
-
-class _Schema:
-    """The tables of an open database, read from the database itself after migration."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        def table(name: str, record: type[R], key: tuple[str, ...], thing: str) -> _Table[R]:
-            info = connection.execute("SELECT name FROM pragma_table_info(?)", (name,))
-            columns = frozenset(row[0] for row in info) - {"extra"}
-            return _Table(name, record, key, columns, thing)
-
-        self.practices = table("practices", Practice, ("id",), "practice")
-        self.users = table("users", User, ("id",), "user")
-        self.credentials = table("credentials", Credential, ("user_id",), "credential")
-        self.challenges = table("challenges", Challenge, ("id",), "challenge")
-        self.send_ledgers = table("send_ledgers", SendLedger, ("user_id",), "send_ledger")
-        self.link_tokens = table("link_tokens", LinkToken, ("token_hash",), "link_token")
-        self.sessions = table("sessions", Session, ("token_hash",), "session")
-        self.audit = table("audit_events", AuditEvent, ("id",), "audit_event")
-        self.terms = table("terms", TermsAcceptance, ("user_id", "version"), "terms")
-        self.entitlements = table(
-            "entitlements", Entitlement, ("user_id", "product"), "entitlement"
-        )
-        self.subscriptions = table(
-            "subscriptions", PracticeSubscription, ("practice_id", "product"), "subscription"
-        )
-        self.cards = table("cards", CardOnFile, ("user_id",), "card")
-        self.purchases = table("purchases", SecureMailPurchase, ("id",), "purchase")
-        self.payments = table("payments", SecureMailPayment, ("id",), "payment")
-        self.invoices = table("invoices", Invoice, ("id",), "invoice")
+    return Schema(_SQLITE, columns)
 
 
 class SQLiteStorage:
@@ -236,7 +207,7 @@ class SQLiteStorage:
                 if not read_only:
                     connection.execute("PRAGMA journal_mode = WAL").fetchone()
                 migrate(connection)
-                self._schema = _Schema(connection)
+                self._schema = _read_schema(connection)
         except BaseException:
             self.close()
             raise
@@ -297,9 +268,9 @@ class SQLiteStorage:
         one secret store it once, and a different one is refused.
         """
         with self._transaction() as db:
-            row = db.execute("SELECT fingerprint FROM secret_fingerprint").fetchone()
+            row = db.run("SELECT fingerprint FROM secret_fingerprint").fetchone()
             if fingerprint_to_store(None if row is None else row[0], fingerprint, replacing):
-                db.execute(
+                db.run(
                     "INSERT INTO secret_fingerprint (id, fingerprint) VALUES (1, ?) "
                     "ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint",
                     (fingerprint,),
@@ -333,30 +304,25 @@ class SQLiteStorage:
         return f"SQLiteStorage({str(self.path)!r}, synchronous={self._synchronous!r})"
 
 
-class _Database:
+class _Database(Held[sqlite3.Connection]):
     """One unit of work's transaction on this thread's connection."""
 
-    def __init__(self, storage: SQLiteStorage, schema: _Schema) -> None:
+    def __init__(self, storage: SQLiteStorage, schema: Schema) -> None:
+        super().__init__()
         self.storage = storage
         self.schema = schema
-        self.stage = "new"
-        self._connection: sqlite3.Connection | None = None
 
     def begin(self) -> None:
-        if self.stage != "new":
-            raise StorageError("a unit of work can be used only once", code="storage.unit_reused")
+        self.check_unused()
         connection = self.storage.connection()
         if connection.in_transaction:
             raise StorageError("units of work do not nest", code="storage.nested_unit")
         with _translated():
             connection.execute("BEGIN IMMEDIATE")
-        self._connection = connection
-        self.stage = "active"
+        self.hold(connection)
 
     def end(self, *, commit: bool) -> None:
-        connection = self._connection
-        self.stage = "done"
-        self._connection = None
+        connection = self.let_go()
         if connection is None:
             return
         try:
@@ -369,425 +335,39 @@ class _Database:
             if commit:
                 raise _storage_error(error) from error
 
-    def execute(
-        self,
-        sql: str,
-        parameters: Sequence[object] = (),
-        *,
-        on_conflict: Conflicts | None = None,
-    ) -> sqlite3.Cursor:
+    def run(self, sql: str, parameters: Parameters = ()) -> sqlite3.Cursor:
         """Run one parameterised statement; map a constraint failure to the library's errors."""
-        connection = self._connection
-        if self.stage != "active" or connection is None:
-            raise StorageError(
-                "storage is reached only inside an active unit of work", code="storage.no_unit"
-            )
+        connection = self.active()
         try:
             return connection.execute(sql, parameters)
         except sqlite3.IntegrityError as error:
             text = str(error)
             if "FOREIGN KEY" in text:
-                raise NotFound(
-                    "the record refers to another record that does not exist",
-                    code="storage.reference_missing",
-                ) from error
-            for needle, (message, code) in (on_conflict or {}).items():
-                if needle in text:
-                    raise AlreadyExists(message, code=code) from error
+                raise reference_missing() from error
+            taken = _DUPLICATES.get(text.removeprefix(_UNIQUE))
+            if taken is not None:
+                message, code = taken
+                raise AlreadyExists(message, code=code) from error
             raise _storage_error(error) from error
         except sqlite3.Error as error:
             raise _storage_error(error) from error
 
-    def insert(self, table: _Table[R], record: R, conflicts: Conflicts) -> None:
-        row = table.values(record)
-        names = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        self.execute(
-            f"INSERT INTO {table.name} ({names}) VALUES ({marks})",  # noqa: S608 - names from code
-            list(row.values()),
-            on_conflict=conflicts,
-        )
-
-    def upsert(self, table: _Table[R], record: R) -> None:
-        row = table.values(record)
-        names = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        changes = ", ".join(f"{name} = excluded.{name}" for name in row if name not in table.key)
-        self.execute(
-            f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "  # noqa: S608
-            f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {changes}",
-            list(row.values()),
-        )
-
-    def save(
+    def write(
         self,
-        table: _Table[R],
-        record: R,
-        expected_version: int,
-        conflicts: Conflicts | None = None,
-    ) -> None:
-        """Replace the row of ``record``'s key if its version is ``expected_version``.
+        sql: str,
+        parameters: Parameters,
+        *,
+        lock_user: str | None = None,  # noqa: ARG002 - BEGIN IMMEDIATE holds every write lock
+    ) -> sqlite3.Cursor:
+        """Run one statement a constraint may refuse: a refused one changes nothing."""
+        return self.run(sql, parameters)
 
-        `NotFound` if there is no such row, `Conflict` if its version moved.
-        """
-        row = table.values(record)
-        changes = ", ".join(f"{name} = ?" for name in row if name not in table.key)
-        where = " AND ".join(f"{name} = ?" for name in table.key)
-        keys = [row[name] for name in table.key]
-        cursor = self.execute(
-            f"UPDATE {table.name} SET {changes} WHERE {where} AND version = ?",  # noqa: S608
-            [*(v for n, v in row.items() if n not in table.key), *keys, expected_version],
-            on_conflict=conflicts,
-        )
-        if cursor.rowcount == 1:
-            return
-        if self.execute(f"SELECT 1 FROM {table.name} WHERE {where}", keys).fetchone() is None:  # noqa: S608
-            raise NotFound(f"no such {table.thing}", code=f"{table.thing}.not_found")
-        raise Conflict(f"the {table.thing} changed since it was read; nothing was saved")
-
-    def one(self, table: _Table[R], where: str, parameters: Sequence[object]) -> R | None:
-        cursor = self.execute(f"SELECT * FROM {table.name} WHERE {where}", parameters)  # noqa: S608
-        row = cursor.fetchone()
-        return None if row is None else table.decode(row)
-
-    def many(self, table: _Table[R], where: str, parameters: Sequence[object]) -> list[R]:
-        cursor = self.execute(f"SELECT * FROM {table.name} WHERE {where}", parameters)  # noqa: S608
-        return [table.decode(row) for row in cursor.fetchall()]
+    def lock_user(self, user_id: str) -> None:
+        """Nothing to take: ``BEGIN IMMEDIATE`` holds the database's write lock for the unit."""
 
 
-def _exists(code: str, *needles: str) -> Conflicts:
-    return dict.fromkeys(needles, ("a record with this key exists already", code))
-
-
-class SQLiteUnitOfWork(TransactionalUnit):
+class SQLiteUnitOfWork(SQLUnitOfWork):
     """One unit of work on a `SQLiteStorage`; see `securepractice.storage.ports.UnitOfWork`."""
 
-    def __init__(self, storage: SQLiteStorage, schema: _Schema) -> None:
-        self._tx = db = _Database(storage, schema)
-        self.practices: ports.Practices = _Practices(db)
-        self.users: ports.Users = _Users(db)
-        self.credentials: ports.Credentials = _Credentials(db)
-        self.sign_in_failures: ports.SignInFailures = _SignInFailures(db)
-        self.challenges: ports.Challenges = _Challenges(db)
-        self.code_sends: ports.CodeSends = _CodeSends(db)
-        self.link_tokens: ports.LinkTokens = _LinkTokens(db)
-        self.sessions: ports.Sessions = _Sessions(db)
-        self.audit: ports.AuditLog = _AuditLog(db)
-        self.terms: ports.TermsAcceptances = _TermsAcceptances(db)
-        self.subscriptions: ports.Subscriptions = _Subscriptions(db)
-        self.entitlements: ports.Entitlements = _Entitlements(db)
-        self.cards: ports.Cards = _Cards(db)
-        self.securemail: ports.SecureMailBilling = _SecureMailBilling(db)
-
-
-class _Repository:
-    def __init__(self, db: _Database) -> None:
-        self._db = db
-        self._schema = db.schema
-
-
-class _Practices(_Repository):
-    def add(self, practice: Practice) -> None:
-        self._db.insert(self._schema.practices, practice, _exists("practice.exists", "practices"))
-
-    def get(self, practice_id: str) -> Practice | None:
-        return self._db.one(self._schema.practices, "id = ?", (practice_id,))
-
-    def save(self, practice: Practice, *, expected_version: int) -> None:
-        self._db.save(self._schema.practices, practice, expected_version)
-
-
-_USER_CONFLICTS: Conflicts = {
-    "users.email": ("this email address belongs to another user", "user.email_taken"),
-    "users.id": ("a user with this id exists already", "user.exists"),
-}
-
-
-class _Users(_Repository):
-    def add(self, user: User) -> None:
-        self._db.insert(self._schema.users, user, _USER_CONFLICTS)
-
-    def get(self, user_id: str) -> User | None:
-        return self._db.one(self._schema.users, "id = ?", (user_id,))
-
-    def get_by_email(self, email: str) -> User | None:
-        return self._db.one(self._schema.users, "email = ?", (email,))
-
-    def save(self, user: User, *, expected_version: int) -> None:
-        self._db.save(self._schema.users, user, expected_version, _USER_CONFLICTS)
-
-    def list_for_practice(self, practice_id: str) -> Sequence[User]:
-        return self._db.many(
-            self._schema.users, "practice_id = ? ORDER BY email, id", (practice_id,)
-        )
-
-
-class _Credentials(_Repository):
-    def get(self, user_id: str) -> Credential | None:
-        return self._db.one(self._schema.credentials, "user_id = ?", (user_id,))
-
-    def add(self, credential: Credential) -> None:
-        self._db.insert(
-            self._schema.credentials, credential, _exists("credential.exists", "credentials")
-        )
-
-    def save(self, credential: Credential, *, expected_version: int) -> None:
-        self._db.save(self._schema.credentials, credential, expected_version)
-
-
-#: What each outcome makes of the recorded failures: (the value of a new row, the new value).
-_RECORDED: dict[AttemptOutcome, tuple[int, str]] = {
-    AttemptOutcome.WRONG: (1, "count + 1"),
-    AttemptOutcome.RIGHT: (0, "0"),
-    AttemptOutcome.NOT_COUNTED: (0, "count"),
-}
-
-#: Start an attempt: drop those in flight that started before ?3, add one started at ?2.
-_START = (
-    "INSERT INTO sign_in_failures (user_id, count, in_flight) VALUES (?1, 0, json_array(?2)) "
-    "ON CONFLICT (user_id) DO UPDATE SET in_flight = json_insert("
-    "(SELECT json_group_array(value) FROM json_each(sign_in_failures.in_flight) "
-    "WHERE value >= ?3), '$[#]', ?2) "
-    "RETURNING count + json_array_length(in_flight)"
-)
-
-#: Finish an attempt: take out one in flight that started at ?2, if any; {0}: the new count.
-_FINISH = (
-    "INSERT INTO sign_in_failures (user_id, count, in_flight) VALUES (?1, ?3, '[]') "
-    "ON CONFLICT (user_id) DO UPDATE SET count = {0}, in_flight = coalesce(json_remove("
-    "in_flight, (SELECT '$[' || min(key) || ']' FROM json_each(sign_in_failures.in_flight) "
-    "WHERE value = ?2)), in_flight) "
-    "RETURNING count"
-)
-
-
-class _SignInFailures(_Repository):
-    """Each start and finish is one statement on the user's row, so it is atomic by itself."""
-
-    def start(self, user_id: str, *, now: datetime, abandoned_before: datetime) -> int:
-        row = self._db.execute(
-            _START,
-            (
-                user_id,
-                time_text(now, field="now"),
-                time_text(abandoned_before, field="abandoned_before"),
-            ),
-        ).fetchone()
-        return int(row[0])
-
-    def finish(self, user_id: str, *, started: datetime, outcome: AttemptOutcome) -> int:
-        first, changed = _RECORDED[outcome]
-        row = self._db.execute(
-            _FINISH.format(changed), (user_id, time_text(started, field="started"), first)
-        ).fetchone()
-        return int(row[0])
-
-    def count(self, user_id: str) -> int:
-        row = self._db.execute(
-            "SELECT count FROM sign_in_failures WHERE user_id = ?", (user_id,)
-        ).fetchone()
-        return 0 if row is None else int(row[0])
-
-    def reset(self, user_id: str) -> None:
-        self._db.execute("UPDATE sign_in_failures SET count = 0 WHERE user_id = ?", (user_id,))
-
-
-class _Challenges(_Repository):
-    def add(self, challenge: Challenge) -> None:
-        self._db.insert(
-            self._schema.challenges, challenge, _exists("challenge.exists", "challenges")
-        )
-
-    def get(self, challenge_id: str) -> Challenge | None:
-        return self._db.one(self._schema.challenges, "id = ?", (challenge_id,))
-
-    def save(self, challenge: Challenge, *, expected_version: int) -> None:
-        self._db.save(self._schema.challenges, challenge, expected_version)
-
-    def latest(self, user_id: str, purpose: Purpose) -> Challenge | None:
-        # Challenges are never deleted, so the largest rowid is the one added last.
-        return self._db.one(
-            self._schema.challenges,
-            "user_id = ? AND purpose = ? ORDER BY rowid DESC LIMIT 1",
-            (user_id, purpose.value),
-        )
-
-
-class _CodeSends(_Repository):
-    def get(self, user_id: str) -> SendLedger | None:
-        return self._db.one(self._schema.send_ledgers, "user_id = ?", (user_id,))
-
-    def add(self, ledger: SendLedger) -> None:
-        self._db.insert(
-            self._schema.send_ledgers, ledger, _exists("send_ledger.exists", "send_ledgers")
-        )
-
-    def save(self, ledger: SendLedger, *, expected_version: int) -> None:
-        self._db.save(self._schema.send_ledgers, ledger, expected_version)
-
-
-_TOKEN_CONFLICTS = _exists("link_token.exists", "link_tokens")
-
-
-class _LinkTokens(_Repository):
-    def add(self, token: LinkToken) -> None:
-        self._db.insert(self._schema.link_tokens, token, _TOKEN_CONFLICTS)
-
-    def get(self, token_hash: bytes) -> LinkToken | None:
-        return self._db.one(self._schema.link_tokens, "token_hash = ?", (token_hash,))
-
-    def save(self, token: LinkToken, *, expected_version: int) -> None:
-        self._db.save(self._schema.link_tokens, token, expected_version, _TOKEN_CONFLICTS)
-
-    def list_for_user(self, user_id: str, purpose: TokenPurpose) -> Sequence[LinkToken]:
-        return self._db.many(
-            self._schema.link_tokens,
-            "user_id = ? AND purpose = ? ORDER BY created_at, rowid",
-            (user_id, purpose.value),
-        )
-
-
-class _Sessions(_Repository):
-    def add(self, session: Session) -> None:
-        self._db.insert(self._schema.sessions, session, _exists("session.exists", "sessions"))
-
-    def get(self, token_hash: bytes) -> Session | None:
-        return self._db.one(self._schema.sessions, "token_hash = ?", (token_hash,))
-
-    def save(self, session: Session, *, expected_version: int) -> None:
-        self._db.save(self._schema.sessions, session, expected_version)
-
-    def list_for_user(self, user_id: str) -> Sequence[Session]:
-        return self._db.many(
-            self._schema.sessions, "user_id = ? ORDER BY created_at, rowid", (user_id,)
-        )
-
-
-class _AuditLog(_Repository):
-    def append(self, event: AuditEvent) -> None:
-        self._db.insert(self._schema.audit, event, _exists("audit.exists", "audit_events.id"))
-
-    def events(
-        self,
-        *,
-        subject_id: str | None = None,
-        practice_id: str | None = None,
-        since: datetime | None = None,
-    ) -> Sequence[AuditEvent]:
-        clauses = ["1 = 1"]
-        parameters: list[object] = []
-        for clause, value in (
-            ("subject_id = ?", subject_id),
-            ("practice_id = ?", practice_id),
-            ("at >= ?", None if since is None else time_text(since, field="since")),
-        ):
-            if value is not None:
-                clauses.append(clause)
-                parameters.append(value)
-        return self._db.many(
-            self._schema.audit, " AND ".join(clauses) + " ORDER BY at, seq", parameters
-        )
-
-
-class _TermsAcceptances(_Repository):
-    def add(self, acceptance: TermsAcceptance) -> None:
-        self._db.insert(self._schema.terms, acceptance, _exists("terms.already_accepted", "terms."))
-
-    def list_for_user(self, user_id: str) -> Sequence[TermsAcceptance]:
-        return self._db.many(
-            self._schema.terms, "user_id = ? ORDER BY accepted_at, rowid", (user_id,)
-        )
-
-
-class _Subscriptions(_Repository):
-    def subscribe(self, subscription: PracticeSubscription) -> bool:
-        return _insert_new(self._db, self._schema.subscriptions, subscription)
-
-    def list_for_practice(self, practice_id: str) -> Sequence[PracticeSubscription]:
-        return self._db.many(
-            self._schema.subscriptions, "practice_id = ? ORDER BY product", (practice_id,)
-        )
-
-
-class _Entitlements(_Repository):
-    def grant(self, entitlement: Entitlement) -> bool:
-        return _insert_new(self._db, self._schema.entitlements, entitlement)
-
-    def revoke(self, user_id: str, product: str) -> bool:
-        return (
-            self._db.execute(
-                "DELETE FROM entitlements WHERE user_id = ? AND product = ?", (user_id, product)
-            ).rowcount
-            == 1
-        )
-
-    def list_for_user(self, user_id: str) -> Sequence[Entitlement]:
-        return self._db.many(self._schema.entitlements, "user_id = ? ORDER BY product", (user_id,))
-
-
-def _insert_new(db: _Database, table: _Table[R], record: R) -> bool:
-    """Insert ``record`` unless its key exists; return whether it was inserted."""
-    row = table.values(record)
-    marks = ", ".join("?" * len(row))
-    cursor = db.execute(
-        f"INSERT INTO {table.name} ({', '.join(row)}) VALUES ({marks}) "  # noqa: S608
-        "ON CONFLICT DO NOTHING",
-        list(row.values()),
-    )
-    return cursor.rowcount == 1
-
-
-class _Cards(_Repository):
-    def put(self, card: CardOnFile) -> None:
-        self._db.upsert(self._schema.cards, card)
-
-    def get(self, user_id: str) -> CardOnFile | None:
-        return self._db.one(self._schema.cards, "user_id = ?", (user_id,))
-
-
-_PURCHASE_CONFLICTS: Conflicts = {
-    "purchases.account_id": (
-        "SecureMail for this account is paid for already",
-        "securemail.already_paid",
-    ),
-    **_exists("purchase.exists", "purchases.id"),
-}
-
-
-class _SecureMailBilling(_Repository):
-    def add_purchase(self, purchase: SecureMailPurchase) -> None:
-        self._db.insert(self._schema.purchases, purchase, _PURCHASE_CONFLICTS)
-
-    def active_purchase(self, account_id: str) -> SecureMailPurchase | None:
-        return self._db.one(
-            self._schema.purchases, "account_id = ? AND ended_at IS NULL", (account_id,)
-        )
-
-    def active_purchases(self) -> Sequence[SecureMailPurchase]:
-        return self._db.many(
-            self._schema.purchases, "ended_at IS NULL ORDER BY purchased_at, rowid", ()
-        )
-
-    def purchases_paid_by(self, payer_id: str) -> Sequence[SecureMailPurchase]:
-        return self._db.many(
-            self._schema.purchases, "payer_id = ? ORDER BY purchased_at, rowid", (payer_id,)
-        )
-
-    def save_purchase(self, purchase: SecureMailPurchase, *, expected_version: int) -> None:
-        self._db.save(self._schema.purchases, purchase, expected_version, _PURCHASE_CONFLICTS)
-
-    def add_payment(self, payment: SecureMailPayment) -> None:
-        self._db.insert(self._schema.payments, payment, _exists("payment.exists", "payments"))
-
-    def payments_for(self, account_id: str) -> Sequence[SecureMailPayment]:
-        return self._db.many(
-            self._schema.payments, "account_id = ? ORDER BY paid_at, rowid", (account_id,)
-        )
-
-    def add_invoice(self, invoice: Invoice) -> None:
-        self._db.insert(self._schema.invoices, invoice, _exists("invoice.exists", "invoices"))
-
-    def invoices_for(self, account_id: str) -> Sequence[Invoice]:
-        return self._db.many(
-            self._schema.invoices, "account_id = ? ORDER BY issued_at, rowid", (account_id,)
-        )
+    def __init__(self, storage: SQLiteStorage, schema: Schema) -> None:
+        super().__init__(_Database(storage, schema))
