@@ -139,7 +139,8 @@ _TABLE: Final = (
     ErrorCode(
         "attachment.name_control_character",
         _REPORTED,
-        "The attachment's name holds a control character (NUL, a tab, a line break...).",
+        "The attachment's name holds a control character (NUL, a tab, a line break...) or a line"
+        " or paragraph separator.",
     ),
     ErrorCode(
         "attachment.name_device",
@@ -165,7 +166,14 @@ _TABLE: Final = (
     ErrorCode(
         "attachment.name_invalid_unicode",
         _REPORTED,
-        "The attachment's name holds an unpaired surrogate, so it is not valid Unicode.",
+        "The attachment's name holds an unpaired surrogate (so it is not valid Unicode), or a"
+        " private-use or unassigned code point, which means nothing to its reader.",
+    ),
+    ErrorCode(
+        "attachment.name_invisible_character",
+        _REPORTED,
+        "The attachment's name holds an invisible character (a zero-width space, a byte order"
+        " mark...), which can disguise it.",
     ),
     ErrorCode(
         "attachment.name_not_text",
@@ -250,7 +258,12 @@ _TABLE: Final = (
         ("DeliveryFailed",),
         "A message could not be handed to its channel; the error's channel says which.",
     ),
-    ErrorCode("email.malformed", _INPUT, "An email address is not valid; the message says why."),
+    ErrorCode(
+        "email.malformed",
+        _INPUT,
+        "An email address is not valid, holds an invisible character, mixes look-alike alphabets"
+        " or has a special-use domain; the message says why.",
+    ),
     ErrorCode(
         "flow.out_of_order",
         _STATE,
@@ -340,7 +353,8 @@ _TABLE: Final = (
     ErrorCode(
         "password.invalid_character",
         _REPORTED,
-        "The new password holds a control character or an invisible direction mark.",
+        "The new password holds a control character, a line separator, an invisible character or"
+        " a direction mark, or an unpaired surrogate.",
     ),
     ErrorCode(
         "password.mismatch",
@@ -469,9 +483,7 @@ _TABLE: Final = (
         "A phone number cannot take a code: premium-rate, pager, voicemail or a switchboard.",
     ),
     ErrorCode("practice.exists", _ALREADY, "A practice with this id is stored already."),
-    ErrorCode("practice.name_required", _INPUT, "The practice's name is empty."),
     ErrorCode("practice.not_found", _NOT_FOUND, "There is no such practice."),
-    ErrorCode("practice.not_text", _INPUT, "A field of a practice is not text."),
     ErrorCode(
         "product.invalid",
         _INPUT,
@@ -487,20 +499,12 @@ _TABLE: Final = (
         _INPUT,
         "An ADA number holds something other than letters, digits and hyphens.",
     ),
-    ErrorCode(
-        "profile.bad_character",
-        _INPUT,
-        "A profile field holds a control character or an invisible direction mark.",
-    ),
-    ErrorCode("profile.empty", _INPUT, "A required profile field is empty."),
     ErrorCode("profile.not_a_list", _INPUT, "Specialties were not given as a tuple or a list."),
     ErrorCode(
         "profile.not_bool",
         _INPUT,
         "A yes-or-no setting, such as two-step verification, is not True or False.",
     ),
-    ErrorCode("profile.not_text", _INPUT, "A profile field is not text."),
-    ErrorCode("profile.too_long", _INPUT, "A profile field is longer than its maximum length."),
     ErrorCode("profile.too_many", _INPUT, "More specialties were given than a profile may list."),
     ErrorCode(
         "profile.unknown_time_zone",
@@ -532,6 +536,12 @@ _TABLE: Final = (
         _STATE,
         "A User Manager pays for this user's SecureMail: it ends with the purchase, not by"
         " revoking it.",
+    ),
+    ErrorCode(
+        "securemail.purchase_pending",
+        _STATE,
+        "Another User Manager's purchase of SecureMail for this account is not complete yet; it"
+        " completes on their retry or at the next billing run.",
     ),
     ErrorCode(
         "securepractice.error",
@@ -644,6 +654,56 @@ _TABLE: Final = (
         "The user has accepted this version of the Terms of Use already.",
     ),
     ErrorCode("terms.outdated", _INPUT, "The Terms of Use accepted are not the current version."),
+    ErrorCode(
+        "text.bidi_control",
+        _INPUT,
+        "A text field holds a bidirectional control, which can make it display as other text.",
+    ),
+    ErrorCode(
+        "text.control_character",
+        _INPUT,
+        "A text field holds a control character, such as NUL or a line break where one line is"
+        " wanted.",
+    ),
+    ErrorCode("text.empty", _INPUT, "A required text field is empty or blank."),
+    ErrorCode(
+        "text.invisible_character",
+        _INPUT,
+        "A text field holds an invisible character: a zero-width space, a byte order mark, a"
+        " soft hyphen, a filler.",
+    ),
+    ErrorCode(
+        "text.line_separator",
+        _INPUT,
+        "A text field holds a Unicode line or paragraph separator (U+2028, U+2029).",
+    ),
+    ErrorCode("text.not_text", _INPUT, "A text field was given a value that is not text (str)."),
+    ErrorCode(
+        "text.private_use",
+        _INPUT,
+        "A text field holds a private-use code point, which means nothing to its reader.",
+    ),
+    ErrorCode(
+        "text.surrogate",
+        _INPUT,
+        "A text field holds an unpaired surrogate, which is not text and cannot be encoded.",
+    ),
+    ErrorCode(
+        "text.too_long",
+        _INPUT,
+        "A text field is longer than its maximum length (the message says it).",
+    ),
+    ErrorCode(
+        "text.too_many_lines",
+        _INPUT,
+        "A text of several lines, such as an address, has more lines than it may.",
+    ),
+    ErrorCode(
+        "text.unassigned",
+        _INPUT,
+        "A text field holds a code point that Unicode (as the running Python knows it) has not"
+        " assigned.",
+    ),
     ErrorCode("time.backward", _INPUT, "A clock was asked to move backward."),
     ErrorCode("time.naive", _INPUT, "A datetime has no time zone; give a timezone-aware one."),
     ErrorCode(

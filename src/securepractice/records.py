@@ -332,8 +332,15 @@ class CardOnFile:
 class SecureMailPurchase:
     """SecureMail bought by a User Manager (``payer_id``) for a user (``account_id``) (UM-6).
 
-    At most one purchase per account is active (``ended_at`` is None) at a
-    time; the payer may be the account itself.
+    A purchase is *pending* from the moment it is decided until its first
+    month's payment is recorded, then active until it ends. At most one
+    purchase per account has not ended (``ended_at`` is None), pending or
+    active; the payer may be the account itself.
+
+    ``first_month_card`` is what makes a purchase pending: the processor's
+    token of the card its first month is charged to, kept until that month
+    is recorded so that a retry after a crash repeats the very same charge
+    (ST-2). Like a card on file's token, it stays out of ``repr``.
     """
 
     id: str
@@ -343,7 +350,13 @@ class SecureMailPurchase:
     monthly_cents: int = attrs.field(validator=_cents)
     purchased_at: datetime
     ended_at: datetime | None = None
+    first_month_card: str | None = attrs.field(default=None, repr=False)
     version: int = 0
+
+    @property
+    def pending(self) -> bool:
+        """Whether the first month's payment is not recorded yet (see the class)."""
+        return self.first_month_card is not None
 
 
 @attrs.frozen(kw_only=True)

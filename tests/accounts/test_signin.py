@@ -242,21 +242,28 @@ def test_lk_4_simultaneous_wrong_attempts_are_counted_exactly(
 def test_lk_5_unknown_wrong_and_locked_look_the_same(
     context: Dependencies, accounts: Accounts
 ) -> None:
-    """LK-5: one public outcome and message for all three; the true reason is separate."""
+    """LK-5: one public outcome and message for all three; the true reason is separate.
+
+    A refusal names no user either: the result of a known email tells no
+    more than that of an unknown one.
+    """
     add_user(context)
     add_user(context, "locked@example.com", locked=True)
     add_user(context, "invited@example.com", password=None)
+    add_user(context, "gone@example.com", deactivated=True)
     results = {
         "unknown": accounts.sign_in(email="nobody@example.com", password=PASSWORD),
         "malformed": accounts.sign_in(email="not an email", password=PASSWORD),
         "wrong": accounts.sign_in(email=EMAIL, password="Wrong-2026"),
         "locked": accounts.sign_in(email="locked@example.com", password=PASSWORD),
         "invited": accounts.sign_in(email="invited@example.com", password=PASSWORD),
+        "deactivated": accounts.sign_in(email="gone@example.com", password=PASSWORD),
     }
     for result in results.values():
         assert result.outcome is SignInOutcome.INVALID_CREDENTIALS
         assert result.message == INVALID_CREDENTIALS_MESSAGE
         assert result.session_token is None
+        assert result.user_id is None
     for word in ("email", "password", "locked", "reset"):
         assert word in INVALID_CREDENTIALS_MESSAGE
     assert results["unknown"].reason is SignInReason.UNKNOWN_USER
@@ -264,6 +271,7 @@ def test_lk_5_unknown_wrong_and_locked_look_the_same(
     assert results["wrong"].reason is SignInReason.WRONG_PASSWORD
     assert results["locked"].reason is SignInReason.LOCKED
     assert results["invited"].reason is SignInReason.NOT_REGISTERED
+    assert results["deactivated"].reason is SignInReason.DEACTIVATED
     outcomes = {outcome for _, outcome in audit_actions(context)}
     assert {"unknown_user", "wrong_password", "locked", "not_registered"} <= outcomes
 
@@ -521,7 +529,7 @@ def test_dp_5_a_right_password_refused_by_a_lock_made_meanwhile_is_not_a_failure
         SignInOutcome.INVALID_CREDENTIALS,
         SignInReason.LOCKED,
     )
-    assert result.session_token is None
+    assert (result.session_token, result.user_id) == (None, None)
     assert failures(context, user) == 2
 
 

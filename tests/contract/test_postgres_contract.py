@@ -17,7 +17,15 @@ import pytest
 import pgserver
 from securepractice import Messaging, Outbox, Portal, Settings
 from securepractice.errors import InvalidInput, SettingsError, StorageError
-from securepractice.records import AuditEvent, LinkToken, Practice, TokenPurpose, User, revised
+from securepractice.records import (
+    AttemptOutcome,
+    AuditEvent,
+    LinkToken,
+    Practice,
+    TokenPurpose,
+    User,
+    revised,
+)
 from securepractice.secret import Secret
 from securepractice.storage.ports import Storage
 from securepractice.testing.contract import StorageContract
@@ -114,6 +122,43 @@ def test_st_3_four_processes_opening_a_new_database_at_once_migrate_it_exactly_o
             results = pending.get(timeout=120)
     assert results == ["ok"] * 4
     assert _applied(postgres_dsn) == list(range(1, postgres_schema.LATEST_VERSION + 1))
+
+
+def test_in_4_version_1_counters_carry_over_and_any_key_is_taken(postgres_dsn: str) -> None:
+    """ST-3, IN-4: step 2 keeps every count and attempt in flight; the user reference goes.
+
+    Sign-in counts an email that no account has under its key, which names no user.
+    """
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        assert postgres_schema.migrate(connection, target=1) == 1
+        connection.execute(
+            "INSERT INTO practices (id, version, data) VALUES ('p1', 0, '{}');"
+            "INSERT INTO users (id, practice_id, email, version, data) "
+            "VALUES ('u1', 'p1', 'ada@example.com', 0, '{}');"
+            "INSERT INTO sign_in_failures (user_id, failures, in_flight) "
+            "VALUES ('u1', 3, ARRAY['2026-01-05T09:00:00+00:00'::timestamptz])"
+        )
+    store = PostgresStorage(postgres_dsn)
+    key = "email:" + "ab" * 32
+    try:
+        with store.unit_of_work() as uow:
+            failures = uow.sign_in_failures
+            assert failures.count("u1") == 3
+            assert failures.start("u1", now=NOW, abandoned_before=NOW) == 5
+            assert failures.finish("u1", started=NOW, outcome=AttemptOutcome.WRONG) == 4
+            assert failures.start(key, now=NOW, abandoned_before=NOW) == 1
+            assert failures.finish(key, started=NOW, outcome=AttemptOutcome.WRONG) == 1
+    finally:
+        store.close()
+    assert _applied(postgres_dsn) == list(range(1, postgres_schema.LATEST_VERSION + 1))
+    with psycopg.connect(postgres_dsn) as connection:
+        references = connection.execute(
+            "SELECT count(*) FROM pg_constraint "
+            "WHERE conrelid = 'sign_in_failures'::regclass AND contype = 'f'"
+        ).fetchone()
+        rows = connection.execute("SELECT key, failures FROM sign_in_failures ORDER BY key")
+        assert [tuple(row) for row in rows] == [(key, 1), ("u1", 4)]
+    assert references == (0,)
 
 
 def test_st_3_a_newer_schema_is_refused(postgres_dsn: str) -> None:

@@ -335,3 +335,22 @@ def test_pw_10_compromised_file_reads_a_newline_separated_list(tmp_path: Path) -
 def test_pw_10_compromised_file_that_is_missing_is_an_os_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         CompromisedPasswordFile(tmp_path / "absent.txt")
+
+
+def test_in_3_a_huge_confirmation_is_a_mismatch_before_any_normalising(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """IN-3: 20M characters of re-entry cost nothing: refused as a mismatch unread."""
+    import unicodedata  # noqa: PLC0415 - the module whose work is counted
+
+    seen: list[int] = []
+    real = unicodedata.normalize
+
+    def counting(form: str, text: str) -> str:
+        seen.append(len(text))
+        return real(form, text)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(unicodedata, "normalize", counting)
+    report = PasswordPolicy().check("Sunshine-2026", confirmation="\ufdfa" * 20_000_000)
+    assert report.codes == ("password.mismatch",)
+    assert max(seen, default=0) < 1_000

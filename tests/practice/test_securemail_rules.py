@@ -2,8 +2,8 @@
 
 `securepractice.policy.securemail` decides who may buy for whom, the
 price, the months, which months a billing run charges, what a paid month
-stores and how a purchase ends; these tests give it values and read its
-decisions.
+stores, how a pending purchase is completed (ST-2) and how a purchase ends;
+these tests give it values and read its decisions.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from hypothesis import strategies as st
 from securepractice import (
     AlreadyExists,
     CardOnFile,
+    InMemoryPaymentProcessor,
     InvalidInput,
     InvalidState,
+    PaymentFailed,
     PermissionDenied,
     Role,
     SecureMailPayment,
@@ -29,9 +31,11 @@ from securepractice import (
 )
 from securepractice.policy import securemail
 from securepractice.policy.securemail import (
+    PENDING_GRACE,
     SECUREMAIL,
     ChargeDue,
     Ending,
+    FirstMonth,
     add_months,
     charge_key,
     format_cents,
@@ -82,16 +86,17 @@ def purchase_of(
 
 def buy(
     *,
+    manager: User = MANAGER,
     account: User = ACCOUNT,
     card: CardOnFile | None = CARD,
     managers_purchase: SecureMailPurchase | None = None,
     accounts_purchase: SecureMailPurchase | None = None,
     rules: BillingRules = RULES,
-) -> ChargeDue:
-    """Ask the rules whether MANAGER may buy SecureMail for ``account`` at NOW."""
+) -> FirstMonth:
+    """Ask the rules whether ``manager`` may buy SecureMail for ``account`` at NOW."""
     return securemail.start_purchase(
         purchase_id="p1",
-        manager=MANAGER,
+        manager=manager,
         account=account,
         card=card,
         managers_purchase=managers_purchase,
@@ -117,8 +122,10 @@ def payment_for(purchase: SecureMailPurchase, index: int) -> SecureMailPayment:
 
 
 def test_um6_a_manager_with_a_card_buys_the_first_month_at_the_set_price() -> None:
-    """UM-6: the purchase is the manager's, for the account, at the price of the rules."""
-    due = buy(rules=BillingRules(securemail_monthly_cents=1999))
+    """UM-6, ST-2: a new purchase, pending with its card, at the price of the rules."""
+    first = buy(rules=BillingRules(securemail_monthly_cents=1999))
+    due = first.due
+    assert first.new
     assert due.purchase == SecureMailPurchase(
         id="p1",
         practice_id="practice-a",
@@ -126,17 +133,19 @@ def test_um6_a_manager_with_a_card_buys_the_first_month_at_the_set_price() -> No
         account_id="account",
         monthly_cents=1999,
         purchased_at=NOW,
+        first_month_card=CARD.processor_token,
     )
-    assert due.card == CARD
+    assert due.purchase.pending
+    assert due.processor_token == CARD.processor_token
     assert (due.period.index, due.period.start) == (0, NOW)
     assert due.period.key == charge_key("p1", NOW)
 
 
 def test_um6_the_manager_may_buy_for_their_own_account() -> None:
     """UM-6: the account may be the manager's own; paying for oneself is no bar later."""
-    own = buy(account=MANAGER).purchase
+    own = buy(account=MANAGER).due.purchase
     assert own.account_id == own.payer_id == "manager"
-    assert buy(managers_purchase=own).purchase.account_id == "account"
+    assert buy(managers_purchase=own).due.purchase.account_id == "account"
 
 
 @pytest.mark.parametrize(
@@ -154,6 +163,20 @@ def test_um6_the_manager_may_buy_for_their_own_account() -> None:
             {"accounts_purchase": purchase_of(payer=OTHER_MANAGER)},
             AlreadyExists,
             "securemail.already_paid",
+        ),
+        (
+            {
+                "accounts_purchase": attrs.evolve(
+                    purchase_of(payer=OTHER_MANAGER), first_month_card="t"
+                )
+            },
+            InvalidState,
+            "securemail.purchase_pending",
+        ),
+        (
+            {"account": person("account", deactivated=True), "accounts_purchase": purchase_of()},
+            InvalidState,
+            "user.deactivated",
         ),
     ],
 )
@@ -237,7 +260,7 @@ def renew(
 
 def test_um6_a_due_month_is_charged_to_the_payers_card() -> None:
     """UM-6: while payer and account can have SecureMail, the month is charged."""
-    assert renew() == ChargeDue(purchase=PURCHASE, period=MONTH, card=CARD)
+    assert renew() == ChargeDue(purchase=PURCHASE, period=MONTH, processor_token="tok_m")
 
 
 @pytest.mark.parametrize(
@@ -264,9 +287,10 @@ def test_um6_a_purchase_ends_when_payer_or_account_can_no_longer_have_it(
 
 def test_sb2_a_paid_month_stores_payment_invoice_and_securemail() -> None:
     """SB-2, UM-7: the payment is keyed by the month; the account has SecureMail at once."""
-    due = ChargeDue(purchase=PURCHASE, period=MONTH, card=CARD)
+    due = ChargeDue(purchase=PURCHASE, period=MONTH, processor_token="tok_m")
     at = MONTH.start + timedelta(hours=1)
     paid = securemail.paid(due, reference="ch_1", now=at)
+    assert (paid.purchase, paid.completes) == (PURCHASE, False)
     assert paid.payment == SecureMailPayment(
         id=MONTH.key,
         purchase_id=PURCHASE.id,
@@ -287,6 +311,96 @@ def test_sb2_a_paid_month_stores_payment_invoice_and_securemail() -> None:
     )
     assert (paid.entitlement.user_id, paid.entitlement.product) == ("account", SECUREMAIL)
     assert (paid.subscription.practice_id, paid.subscription.product) == ("practice-a", SECUREMAIL)
+
+
+# A purchase is pending until its first month is recorded (UM-6, ST-2).
+
+PENDING = buy().due.purchase
+NEW_CARD = attrs.evolve(CARD, processor_token="tok_new")
+
+
+def test_st2_the_managers_retry_completes_the_pending_purchase_with_the_same_charge() -> None:
+    """UM-6, ST-2: the retry gets the stored purchase back: same key, same card, nothing new.
+
+    The card replaced since does not change the charge: a processor answers
+    a repeated key only when it is the same charge.
+    """
+    first = buy(card=NEW_CARD, accounts_purchase=PENDING)
+    assert first == FirstMonth(
+        due=ChargeDue(
+            purchase=PENDING, period=securemail.period(PENDING, 0), processor_token="tok_m"
+        ),
+        new=False,
+    )
+    assert first.due.period.key == buy().due.period.key
+
+
+def test_um6_a_pending_purchase_is_not_another_managers_to_complete() -> None:
+    """UM-6: another manager is told the purchase is pending, not that it is paid."""
+    with pytest.raises(InvalidState) as caught:
+        buy(manager=OTHER_MANAGER, accounts_purchase=PENDING)
+    assert caught.value.code == "securemail.purchase_pending"
+
+
+def test_um6_the_retry_is_refused_like_a_purchase() -> None:
+    """UM-6: the manager's retry passes the same checks, in the same order, first the card."""
+    with pytest.raises(InvalidState) as caught:
+        buy(card=None, accounts_purchase=PENDING)
+    assert caught.value.code == "securemail.no_card"
+
+
+def test_st2_a_paid_first_month_makes_the_purchase_active_and_lets_the_card_go() -> None:
+    """ST-2, SB-2: the first month's payment completes the purchase: a new version to save."""
+    paid = securemail.paid(buy().due, reference="ch_1", now=NOW)
+    assert paid.completes
+    assert paid.purchase == attrs.evolve(PENDING, first_month_card=None, version=1)
+    assert not paid.purchase.pending
+    assert paid.payment.id == charge_key(PENDING.id, NOW)
+    assert paid.entitlement.user_id == ACCOUNT.id
+
+
+def test_st2_a_billing_run_leaves_a_pending_purchase_to_its_call_for_the_grace() -> None:
+    """ST-2: a run completes a pending purchase's first month only once the grace has passed."""
+    assert securemail.due_periods(PENDING, now=NOW, payments=()) == ()
+    almost = NOW + PENDING_GRACE - timedelta(microseconds=1)
+    assert securemail.due_periods(PENDING, now=almost, payments=()) == ()
+    [first] = securemail.due_periods(PENDING, now=NOW + PENDING_GRACE, payments=())
+    assert first == securemail.period(PENDING, 0)
+    later = add_months(NOW, 1)
+    assert [m.index for m in securemail.due_periods(PENDING, now=later, payments=())] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"payer": None},
+        {"payer": person("manager")},
+        {"account": person("account", deactivated=True)},
+        {"card": None},
+        {"card": NEW_CARD},
+    ],
+)
+def test_st2_a_run_completes_a_pending_purchase_whatever_changed(changes: dict[str, Any]) -> None:
+    """ST-2: the first charge may have been taken: it is made again as it was, never dropped."""
+    month = securemail.period(PENDING, 0)
+    decision = securemail.renewal(
+        PENDING, month, **{"payer": MANAGER, "account": ACCOUNT, "card": CARD, **changes}
+    )
+    assert decision == ChargeDue(purchase=PENDING, period=month, processor_token="tok_m")
+
+
+def test_st2_a_declined_first_month_ends_the_purchase_and_lets_the_card_go() -> None:
+    """ST-2: an ended purchase is not pending, and keeps no card."""
+    ended = securemail.end(PENDING, NOW)
+    assert ended == attrs.evolve(PENDING, ended_at=NOW, first_month_card=None, version=1)
+    assert not ended.pending
+
+
+def test_a_purchases_card_stays_out_of_its_repr() -> None:
+    """AU-2: the first month's card is a credential at the processor."""
+    assert "tok_m" not in repr(PENDING)
+    assert "tok_m" not in repr(buy().due)
 
 
 # The end of a purchase.
@@ -375,8 +489,27 @@ def test_the_charge_key_is_purchase_and_period() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cents", "text"), [(0, "$0.00"), (5, "$0.05"), (1000, "$10.00"), (123456, "$1,234.56")]
+    ("cents", "text"),
+    [
+        (0, "$0.00"),
+        (5, "$0.05"),
+        (1000, "$10.00"),
+        (123456, "$1,234.56"),
+        (-150, "-$1.50"),  # a refund; floor division once showed "$-2.50"
+        (-5, "-$0.05"),
+    ],
 )
 def test_money_is_shown_as_dollars(cents: int, text: str) -> None:
     """Integer cents, shown as dollars for people only."""
     assert format_cents(cents) == text
+
+
+def test_um_6_a_declined_key_is_declined_again() -> None:
+    """The in-memory processor answers a key the same every time, a decline included."""
+    processor = InMemoryPaymentProcessor()
+    processor.decline_next()
+    for _ in range(2):
+        with pytest.raises(PaymentFailed):
+            processor.charge(processor_token="tok", amount_cents=500, idempotency_key="k1")
+    assert processor.charge(processor_token="tok", amount_cents=500, idempotency_key="k2")
+    assert [charge.idempotency_key for charge in processor.charges] == ["k2"]

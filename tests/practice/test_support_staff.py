@@ -138,8 +138,11 @@ def test_pf2_support_edits_the_practice_main_account(office: Office) -> None:
 @pytest.mark.parametrize(
     ("fields", "code"),
     [
-        ({"name": "  "}, "practice.name_required"),
-        ({"address": 7}, "practice.not_text"),
+        ({"name": "  "}, "text.empty"),
+        ({"address": 7}, "text.not_text"),
+        ({"name": "Beta\u202e"}, "text.bidi_control"),
+        ({"name": "B" * 1_000_000}, "text.too_long"),
+        ({"address": "1 Main St\x00"}, "text.control_character"),
         ({"phone": "12"}, None),
     ],
 )

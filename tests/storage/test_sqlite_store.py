@@ -116,7 +116,7 @@ def test_each_thread_has_its_own_connection(store: SQLiteStorage) -> None:
 
 def test_new_database_is_at_the_latest_schema_version(store: SQLiteStorage) -> None:
     """ST-3: the schema is versioned with PRAGMA user_version."""
-    assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION == 4
+    assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION == 5
 
 
 def test_older_database_migrates_forward_and_keeps_its_data(path: Path, now: datetime) -> None:
@@ -284,30 +284,40 @@ def test_migrated_users_are_keyed_by_their_exact_email(path: Path, now: datetime
         store.close()
 
 
-def test_version_3_failure_counts_survive_as_recorded_failures(path: Path, now: datetime) -> None:
-    """ST-3, LK-1, DP-5: a count of the previous release is kept as failures, none in flight."""
+#: When the rows of `_old_database` were made, as SQLite text.
+OLD_TIME = "2026-01-05T09:00:00.000000+00:00"
+
+
+def _old_database(path: Path, version: int, counters: str) -> None:
+    """Make a database at schema ``version`` with practice p1, users u1 and u2, and ``counters``."""
     old = sqlite3.connect(path, isolation_level=None)
-    assert migrations.migrate(old, target=3) == 3
-    at = "2026-01-05T09:00:00.000000+00:00"
+    assert migrations.migrate(old, target=version) == version
     old.executescript(f"""
         INSERT INTO practices (id, name, address, phone, created_at, version)
-            VALUES ('p1', 'Smile Dental', '', '', '{at}', 0);
+            VALUES ('p1', 'Smile Dental', '', '', '{OLD_TIME}', 0);
         INSERT INTO users (id, practice_id, email, first_name, last_name, phones, time_zone,
             ada_number, specialties, roles, status, two_step_enabled, locked, deactivated,
             created_at, version)
             VALUES ('u1', 'p1', 'ada@example.com', '', '', '[]', NULL, NULL, '[]', '["user"]',
-                'registered', 1, 0, 0, '{at}', 0),
+                'registered', 1, 0, 0, '{OLD_TIME}', 0),
             ('u2', 'p1', 'grace@example.com', '', '', '[]', NULL, NULL, '[]', '["user"]',
-                'registered', 1, 0, 0, '{at}', 0);
-        INSERT INTO sign_in_failures (user_id, count) VALUES ('u1', 4), ('u2', 0);
-    """)  # noqa: S608 - the only value is this test's own constant
+                'registered', 1, 0, 0, '{OLD_TIME}', 0);
+        {counters}
+    """)  # noqa: S608 - the values are this module's own constants
     old.close()
+
+
+def test_version_3_failure_counts_survive_as_recorded_failures(path: Path, now: datetime) -> None:
+    """ST-3, LK-1, DP-5: a count of the previous release is kept as failures, none in flight."""
+    _old_database(
+        path, 3, "INSERT INTO sign_in_failures (user_id, count) VALUES ('u1', 4), ('u2', 0);"
+    )
     store = SQLiteStorage(path)
     try:
         connection = store.connection()
-        assert migrations.schema_version(connection) == 4
+        assert migrations.schema_version(connection) == migrations.LATEST_VERSION
         rows = connection.execute(
-            "SELECT user_id, count, in_flight FROM sign_in_failures ORDER BY user_id"
+            "SELECT key, count, in_flight FROM sign_in_failures ORDER BY key"
         ).fetchall()
         assert [tuple(row) for row in rows] == [("u1", 4, "[]"), ("u2", 0, "[]")]
         with store.unit_of_work() as uow:
@@ -318,6 +328,36 @@ def test_version_3_failure_counts_survive_as_recorded_failures(path: Path, now: 
             assert _start(failures, "u2", now) == 1
             assert failures.finish("u2", started=now, outcome=AttemptOutcome.RIGHT) == 0
         assert connection.execute("SELECT count(*) FROM secret_fingerprint").fetchone()[0] == 0
+    finally:
+        store.close()
+
+
+def test_in_4_version_4_counters_carry_over_and_any_key_is_taken(path: Path, now: datetime) -> None:
+    """ST-3, IN-4: migration 5 keeps every count and attempt in flight, and the user reference goes.
+
+    Sign-in counts an email that no account has under its key, which names no user.
+    """
+    _old_database(
+        path,
+        4,
+        "INSERT INTO sign_in_failures (user_id, count, in_flight) "
+        "VALUES ('u1', 3, json_array('2026-01-05T09:00:00.000000+00:00'));",
+    )
+    store = SQLiteStorage(path)
+    key = "email:" + "ab" * 32
+    try:
+        connection = store.connection()
+        assert migrations.schema_version(connection) == migrations.LATEST_VERSION
+        assert connection.execute("PRAGMA foreign_key_list(sign_in_failures)").fetchall() == []
+        with store.unit_of_work() as uow:
+            failures = uow.sign_in_failures
+            assert failures.count("u1") == 3
+            assert _start(failures, "u1", now) == 5  # 3 failures, the attempt carried over, this
+            assert failures.finish("u1", started=now, outcome=AttemptOutcome.WRONG) == 4
+            assert _start(failures, key, now) == 1
+            assert failures.finish(key, started=now, outcome=AttemptOutcome.WRONG) == 1
+        rows = connection.execute("SELECT key, count FROM sign_in_failures ORDER BY key")
+        assert [tuple(row) for row in rows] == [(key, 1), ("u1", 4)]
     finally:
         store.close()
 
@@ -470,7 +510,12 @@ def test_migration_that_breaks_a_reference_changes_nothing(
     """ST-3: references go unchecked while steps run, so they are all checked before commit."""
 
     def orphan(_strict: bool) -> list[str]:
-        return ["INSERT INTO sign_in_failures (user_id, count) VALUES ('u404', 1)"]
+        return [
+            (
+                "INSERT INTO credentials (user_id, password_hash, set_at, history) "
+                "VALUES ('u404', '$argon2id$x', '2026-01-05T09:00:00.000000+00:00', '[]')"
+            )
+        ]
 
     latest = migrations.LATEST_VERSION
     monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, orphan))
@@ -481,7 +526,7 @@ def test_migration_that_breaks_a_reference_changes_nothing(
         migrations.migrate(connection, target=latest + 1)
     assert broken.value.code == "storage.migration_failed"
     assert migrations.schema_version(connection) == latest
-    assert connection.execute("SELECT count(*) FROM sign_in_failures").fetchone()[0] == 0
+    assert connection.execute("SELECT count(*) FROM credentials").fetchone()[0] == 0
     assert connection.execute("PRAGMA foreign_keys").fetchone()[0] == 0
     connection.close()
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hmac
-import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -51,10 +50,22 @@ from securepractice.errors import (
     InvalidState,
     StorageError,
 )
+from securepractice.policy import text
 from securepractice.policy.identity import normalize_email
-from securepractice.policy.lockout import AttemptDecision, attempt_outcome, decide_attempt
-from securepractice.policy.password import PasswordReport, Violation, normalize_password
+from securepractice.policy.lockout import (
+    AttemptDecision,
+    attempt_outcome,
+    bounded_password,
+    decide_attempt,
+)
+from securepractice.policy.password import (
+    PasswordReport,
+    Violation,
+    require_password_text,
+    too_long_to_check,
+)
 from securepractice.policy.sessions import new_session
+from securepractice.policy.text import MAX_NAME_LENGTH
 from securepractice.records import (
     Challenge,
     Credential,
@@ -89,8 +100,6 @@ __all__ = [
     "verify_phone_code",
 ]
 
-#: The longest first or last name kept, in characters after trimming.
-MAX_NAME_LENGTH = 100
 #: The longest ADA number kept.
 MAX_ADA_NUMBER_LENGTH = 20
 #: How many specialties a profile may list, and how long each may be.
@@ -100,10 +109,6 @@ MAX_SPECIALTY_LENGTH = 100
 _MAX_TIME_ZONE_LENGTH = 64
 #: Names `zoneinfo.available_timezones` may list that are not a place's zone.
 _NOT_A_PLACE = frozenset({"Factory", "localtime", "posixrules"})
-_BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 #: The violation a change of password reports when the current password is wrong (PW-6).
 CURRENT_PASSWORD_WRONG = Violation(
@@ -147,48 +152,8 @@ def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones()) - _NOT_A_PLACE
 
 
-def _not_text(value: object, field: str) -> InvalidInput:
-    return InvalidInput(
-        f"{field.replace('_', ' ')} must be text, not {type(value).__name__}",
-        field=field,
-        code="profile.not_text",
-    )
-
-
-def _text(value: object, field: str, *, max_length: int, required: bool) -> str:
-    """Return ``value`` trimmed and in NFC form, or refuse it naming ``field``."""
-    if not isinstance(value, str):
-        raise _not_text(value, field)
-    label = field.replace("_", " ")
-    # A string this long is refused before it is normalised, so it costs nothing.
-    if len(value) > 4 * max_length:
-        raise InvalidInput(
-            f"the {label} is longer than {max_length} characters",
-            field=field,
-            code="profile.too_long",
-        )
-    text = unicodedata.normalize("NFC", value).strip()
-    if any(unicodedata.category(c) in _REFUSED_CATEGORIES or c in _BIDI_CONTROLS for c in text):
-        raise InvalidInput(
-            f"the {label} holds a control character or an invisible direction mark",
-            field=field,
-            code="profile.bad_character",
-        )
-    if len(text) > max_length:
-        raise InvalidInput(
-            f"the {label} is longer than {max_length} characters",
-            field=field,
-            code="profile.too_long",
-        )
-    if required and not text:
-        raise InvalidInput(f"the {label} is empty", field=field, code="profile.empty")
-    return text
-
-
 def _time_zone(value: object) -> str | None:
-    if not isinstance(value, str):
-        raise _not_text(value, "time_zone")
-    name = value.strip()
+    name = text.require_text(value, field="time_zone").strip()
     if not name:
         return None
     if len(name) > _MAX_TIME_ZONE_LENGTH or name not in _time_zones():
@@ -201,16 +166,16 @@ def _time_zone(value: object) -> str | None:
 
 
 def _ada_number(value: object) -> str | None:
-    text = _text(value, "ada_number", max_length=MAX_ADA_NUMBER_LENGTH, required=False)
-    if not text:
+    number = text.line(value, field="ada_number", max_length=MAX_ADA_NUMBER_LENGTH)
+    if not number:
         return None
-    if not all(c.isascii() and (c.isalnum() or c == "-") for c in text):
+    if not all(c.isascii() and (c.isalnum() or c == "-") for c in number):
         raise InvalidInput(
             "the ADA number may hold only letters, digits and hyphens",
             field="ada_number",
             code="profile.ada_number_invalid",
         )
-    return text
+    return number
 
 
 def _specialties(value: object) -> tuple[str, ...]:
@@ -229,8 +194,10 @@ def _specialties(value: object) -> tuple[str, ...]:
         )
     kept: dict[str, str] = {}
     for item in items:
-        text = _text(item, "specialties", max_length=MAX_SPECIALTY_LENGTH, required=True)
-        kept.setdefault(text.casefold(), text)
+        specialty = text.line(
+            item, field="specialties", max_length=MAX_SPECIALTY_LENGTH, required=True
+        )
+        kept.setdefault(specialty.casefold(), specialty)
     return tuple(kept.values())
 
 
@@ -266,7 +233,7 @@ def change_password(
         (new_password, "new_password"),
         (confirmation, "confirmation"),
     ):
-        normalize_password(value, field=field)
+        require_password_text(value, field=field)
     deps = service.deps
     now = deps.now()
     recheck = _recheck(deps, token, current_password, now, purpose="change_password")
@@ -370,8 +337,10 @@ def update_profile(
 ) -> User:
     """Change the fields given (None leaves a field as it is) and return the user (PF-1).
 
-    Names are trimmed, in NFC form, at most `MAX_NAME_LENGTH` characters,
-    without control characters; the first name may not be empty. The
+    Names are checked as every text the library takes
+    (`securepractice.policy.text.name`, IN-1): trimmed, in NFC form, at most
+    `MAX_NAME_LENGTH` characters, without control, invisible or direction
+    characters; the first name may not be empty. The
     time zone is an IANA name ``zoneinfo`` knows; an empty string clears
     it, and clears the ADA number. Specialties are a tuple (or list) of at
     most `MAX_SPECIALTIES` short texts, duplicates dropped. A bad value
@@ -379,13 +348,9 @@ def update_profile(
     """
     changes: dict[str, Any] = {}
     if first_name is not None:
-        changes["first_name"] = _text(
-            first_name, "first_name", max_length=MAX_NAME_LENGTH, required=True
-        )
+        changes["first_name"] = text.name(first_name, field="first_name")
     if last_name is not None:
-        changes["last_name"] = _text(
-            last_name, "last_name", max_length=MAX_NAME_LENGTH, required=False
-        )
+        changes["last_name"] = text.name(last_name, field="last_name", required=False)
     if time_zone is not None:
         changes["time_zone"] = _time_zone(time_zone)
     if ada_number is not None:
@@ -462,7 +427,7 @@ def change_email(
     new address are told. A wrong password raises `InvalidInput`
     (``password.current_wrong``) and counts toward lockout.
     """
-    normalize_password(current_password, field="current_password")
+    require_password_text(current_password, field="current_password")
     email = normalize_email(new_email)
     deps = service.deps
     now = deps.now()
@@ -526,7 +491,7 @@ def start_phone_change(
     (VF-8). When delivery fails the code is void and `DeliveryFailed`
     reaches the caller (VF-10); `resend_phone_code` may then try again.
     """
-    normalize_password(current_password, field="current_password")
+    require_password_text(current_password, field="current_password")
     if not isinstance(kind, PhoneKind):
         raise InvalidInput(
             "kind must be PhoneKind.PHONE or PhoneKind.CELL", field="kind", code="phone.kind"
@@ -728,7 +693,10 @@ def _recheck(
     A wrong password is recorded (and locks at the threshold) in a unit of
     its own, tried once more when it fails; a right one is recorded by
     `_proven`. ``precheck`` refuses the action before anything is counted.
+    A password too long to be anyone's is wrong, refused before it is
+    normalised or hashed (IN-3).
     """
+    too_long = too_long_to_check(password, deps.settings.password)
     allow_expired = purpose == "change_password"
     with deps.unit() as uow:
         _session, user = signed_in(deps, uow, token, now, allow_expired_password=allow_expired)
@@ -742,8 +710,8 @@ def _recheck(
         )
     hasher = deps.hasher
     decision = decide_attempt(locked=user.locked, failures=failures, rules=deps.settings.sign_in)
-    if decision is AttemptDecision.REFUSE_LOCKED:
-        hasher.dummy_verify(password)
+    if too_long or decision is AttemptDecision.REFUSE_LOCKED:
+        hasher.dummy_verify(bounded_password(password, deps.settings.password))
         matched = False
     else:
         try:

@@ -41,6 +41,7 @@ from securepractice.accounts.verification import (
 )
 from securepractice.dependencies import Dependencies, Service
 from securepractice.errors import AlreadyExists, InvalidInput, NotFound
+from securepractice.policy import text
 from securepractice.policy.identity import normalize_email
 from securepractice.policy.password import PasswordReport
 from securepractice.records import (
@@ -115,20 +116,18 @@ def _parse_phones(phone: object, cell: object, region: str) -> tuple[Phone, ...]
 def create_practice(service: Service, *, name: str, address: str = "", phone: str = "") -> Practice:
     """Create a practice with its main account information (ID-2).
 
-    Later changes belong to support staff only (PF-2). ``phone`` is stored in
-    E.164 form when given.
+    Later changes belong to support staff only (PF-2). The name and the
+    address (of up to six lines) are checked as every text is (IN-1,
+    `securepractice.policy.text`); ``phone`` is stored in E.164 form when given.
     """
     deps = service.deps
-    text: object = name
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidInput(
-            "Enter the practice's name.", field="name", code="practice.name_required"
-        )
+    checked_name = text.practice_name(name)
+    checked_address = text.lines(address, field="address")
     region = deps.settings.verification.default_region
     number = parse_phone(phone, kind=PhoneKind.PHONE, region=region).number if _given(phone) else ""
     now = deps.now()
     practice = Practice(
-        id=new_id(), name=name.strip(), address=address.strip(), phone=number, created_at=now
+        id=new_id(), name=checked_name, address=checked_address, phone=number, created_at=now
     )
     with deps.unit() as uow:
         uow.practices.add(practice)
@@ -149,7 +148,8 @@ def invite(
 ) -> User:
     """Invite a user of the practice by email, or invite again someone not yet registered.
 
-    The email is normalised (ID-1). An email of another practice's user is
+    The email is normalised (ID-1) and the names checked as every text is
+    (IN-1); both may be empty. An email of another practice's user is
     refused (``user.email_taken``, ID-2); so is one of a user who has
     registered (``user.already_registered``). Inviting again sends a new
     link and makes every earlier one useless (RG-4); the new link needs its
@@ -158,6 +158,9 @@ def invite(
     cannot be handed over, `DeliveryFailed` is raised and inviting again
     sends a new link.
     """
+    practice_id = text.identifier(practice_id, field="practice_id")
+    if invited_by is not None:
+        invited_by = text.identifier(invited_by, field="invited_by")
     deps = service.deps
     region = deps.settings.verification.default_region
     now = deps.now()
@@ -165,8 +168,8 @@ def invite(
         id=new_id(),
         practice_id=practice_id,
         email=normalize_email(email),
-        first_name=first_name.strip(),
-        last_name=last_name.strip(),
+        first_name=text.name(first_name, field="first_name", required=False),
+        last_name=text.name(last_name, field="last_name", required=False),
         phones=_parse_phones(phone, cell, region),
         created_at=now,
     )

@@ -4,8 +4,9 @@ A sign-in takes two short units of work with the password check between
 them, so that no database lock is held while argon2 runs:
 
 1. look the user up and start the attempt with the store's atomic counter
-   (LK-4); the number it returns decides whether the password may be
-   checked at all;
+   (LK-4): the user's, or for an email no account has, the counter of that
+   email (`~securepractice.policy.lockout.email_counter_key`); the number it
+   returns decides whether the password may be checked at all;
 2. after the check, finish the attempt with its outcome: clear the failures
    and open a session (LK-3), or count a failure and lock the account at
    the fifth (LK-1), and audit it.
@@ -17,8 +18,10 @@ lapses: it never becomes a failure, so a right password typed during a
 storage outage never counts toward lockout (DP-5).
 
 Unknown emails, wrong passwords and locked accounts look the same to the
-caller and cost one argon2 verification each (LK-5); the true reason is in
-the result's ``reason`` and in the audit log, for the operator.
+caller (LK-5) and cost the same work (IN-4): the same storage calls in both
+units and one argon2 verification, of a bounded input, whatever the
+password's length (IN-3). The true reason is in the result's ``reason`` and
+in the audit log, for the operator.
 """
 
 from __future__ import annotations
@@ -42,10 +45,12 @@ from securepractice.policy.identity import normalize_email
 from securepractice.policy.lockout import (
     AttemptDecision,
     attempt_outcome,
+    bounded_password,
     decide_attempt,
+    email_counter_key,
     locks_now,
 )
-from securepractice.policy.password import password_expired
+from securepractice.policy.password import password_expired, too_long_to_check
 from securepractice.policy.sessions import (
     SESSION_ENDED_MESSAGE,
     SessionState,
@@ -57,6 +62,7 @@ from securepractice.policy.sessions import (
 )
 from securepractice.records import Credential, Session, User, revised
 from securepractice.secret import Secret
+from securepractice.settings import Settings
 from securepractice.storage.ports import UnitOfWork
 
 __all__ = [
@@ -97,6 +103,7 @@ class SignInReason(enum.Enum):
     UNKNOWN_USER = "unknown_user"
     NOT_REGISTERED = "not_registered"
     WRONG_PASSWORD = "wrong_password"
+    PASSWORD_TOO_LONG = "password_too_long"
     LOCKED = "locked"
     DEACTIVATED = "deactivated"
 
@@ -105,8 +112,10 @@ class SignInReason(enum.Enum):
 class SignInResult:
     """The public outcome, its message, the true reason, and the session token if any.
 
-    A session token is given for ``OK`` and for ``PASSWORD_EXPIRED``; the
-    latter session reaches nothing but the change of password (PW-5).
+    A session token and the user's id are given for ``OK`` and for
+    ``PASSWORD_EXPIRED``; the latter session reaches nothing but the change
+    of password (PW-5). A refusal has neither, so that it tells no more for
+    a known email than for an unknown one (LK-5).
     """
 
     outcome: SignInOutcome
@@ -133,16 +142,29 @@ class SessionStatus:
 
 @attrs.frozen
 class _Attempt:
-    """The user and credential found in the first unit, and the attempt's number (LK-4).
+    """The user and credential found in the first unit, and the attempt started (LK-4, IN-4).
 
-    ``started`` is when the attempt was started in the store, None when
-    nothing was started (an unknown email, a user with no password).
+    ``key`` is the counter the attempt was started on: the user's id, or
+    for an email no user has, the email's `email_counter_key`.
+    ``failures`` is what the start returned, ``started`` when it started.
     """
 
     user: User | None
     credential: Credential | None
+    key: str
     failures: int
-    started: datetime | None
+    started: datetime
+
+
+#: Refusals that count as a wrong password, and so may lock the account (LK-1, IN-3).
+_LOCKING = frozenset({SignInReason.WRONG_PASSWORD, SignInReason.PASSWORD_TOO_LONG})
+
+#: Whether the password of a refusal matched, as `attempt_outcome` counts it: no password to
+#: match (not registered) and a right one refused (the user gone meanwhile) count neither way.
+_MATCHED: dict[SignInReason, bool | None] = {
+    SignInReason.NOT_REGISTERED: None,
+    SignInReason.OK: True,
+}
 
 
 def _email_key(email: object) -> str | None:
@@ -152,17 +174,31 @@ def _email_key(email: object) -> str | None:
         return None
 
 
-def sign_in(service: Service, *, email: str, password: str) -> SignInResult:
-    """Sign in with an email and a password (LK-1..LK-5, LK-8, PW-5, PW-7, DP-5).
+def _counter_secret(settings: Settings) -> Secret[bytes]:
+    """Return the secret that names the counters of unknown emails (IN-4).
 
-    Raises `~securepractice.errors.StorageError` when storage cannot be
-    reached (nobody gets in, LK-8) and `~securepractice.errors.CorruptHash`
-    when the stored hash is unreadable; neither counts as a failure.
+    The portal secret; without one (a store in memory, DP-2) the code key,
+    which then lives as long as the process, as the store does.
+    """
+    return settings.secret if settings.secret is not None else settings.verification.code_key
+
+
+def sign_in(service: Service, *, email: str, password: str) -> SignInResult:
+    """Sign in with an email and a password (LK-1..LK-5, LK-8, PW-5, PW-7, DP-5, IN-3, IN-4).
+
+    A password too long to be anyone's is refused before it is normalised
+    or hashed, as a wrong one. Raises `~securepractice.errors.InvalidInput`
+    (``password.not_text``) for a password that is not text, before
+    anything is counted; `~securepractice.errors.StorageError` when storage
+    cannot be reached (nobody gets in, LK-8); and
+    `~securepractice.errors.CorruptHash` when the stored hash is
+    unreadable. Neither of the last two counts as a failure.
     """
     deps = service.deps
+    too_long = too_long_to_check(password, deps.settings.password)
     now = deps.now()
-    attempt = _start_attempt(deps, _email_key(email), now)
-    reason, matched = _check(deps, attempt, password)
+    attempt = _start_attempt(deps, email, now)
+    reason, matched = _check(deps, attempt, password, too_long=too_long)
     new_hash = (
         _upgraded_hash(deps, attempt.credential, password)
         if matched and attempt.credential is not None
@@ -178,39 +214,62 @@ def sign_in(service: Service, *, email: str, password: str) -> SignInResult:
             return _record(deps, uow, attempt, reason=reason, new_hash=new_hash, now=now)
 
 
-def _start_attempt(deps: Dependencies, email: str | None, now: datetime) -> _Attempt:
-    """First unit: find the user and start the attempt before any password check (LK-4)."""
+def _start_attempt(deps: Dependencies, email: object, now: datetime) -> _Attempt:
+    """First unit: find the user and start the attempt before any password check (LK-4).
+
+    Every email makes the same three calls, an unknown or malformed one
+    included (IN-4): the lookup (of the email's counter key when it is no
+    address, which no user has), the credential, and the start, on the
+    user's counter or on the email's.
+    """
+    unknown = email_counter_key(email, _counter_secret(deps.settings))
+    address = _email_key(email)
     with deps.unit() as uow:
-        user = uow.users.get_by_email(email) if email is not None else None
-        if user is None:
-            return _Attempt(None, None, 0, None)
-        credential = uow.credentials.get(user.id)
-        if credential is None:
-            return _Attempt(user, None, 0, None)
+        user = uow.users.get_by_email(unknown if address is None else address)
+        key = unknown if user is None else user.id
+        credential = uow.credentials.get(key)
         failures = uow.sign_in_failures.start(
-            user.id, now=now, abandoned_before=now - deps.settings.sign_in.attempt_timeout
+            key, now=now, abandoned_before=now - deps.settings.sign_in.attempt_timeout
         )
-    return _Attempt(user, credential, failures, now)
+    return _Attempt(user, credential, key, failures, now)
 
 
-def _check(deps: Dependencies, attempt: _Attempt, password: str) -> tuple[SignInReason, bool]:
-    """Check the password with no unit open; refusals spend a dummy verification (LK-5)."""
-    hasher = deps.hasher
-    user, credential = attempt.user, attempt.credential
-    if user is None or credential is None:
-        hasher.dummy_verify(password)
-        return (SignInReason.UNKNOWN_USER if user is None else SignInReason.NOT_REGISTERED), False
+def _refusal(
+    deps: Dependencies, attempt: _Attempt, user: User, *, too_long: bool
+) -> SignInReason | None:
+    """Return why the attempt on ``user``'s password is refused unchecked; None to check it."""
+    if user.deactivated:
+        return SignInReason.DEACTIVATED
     decision = decide_attempt(
         locked=user.locked, failures=attempt.failures, rules=deps.settings.sign_in
     )
-    if user.deactivated or decision is AttemptDecision.REFUSE_LOCKED:
-        hasher.dummy_verify(password)
-        return (SignInReason.DEACTIVATED if user.deactivated else SignInReason.LOCKED), False
+    if decision is AttemptDecision.REFUSE_LOCKED:
+        return SignInReason.LOCKED
+    return SignInReason.PASSWORD_TOO_LONG if too_long else None
+
+
+def _refuse(deps: Dependencies, password: str, reason: SignInReason) -> tuple[SignInReason, bool]:
+    """Spend the dummy verification of a refusal, on `bounded_password` (LK-5, IN-3, IN-4)."""
+    deps.hasher.dummy_verify(bounded_password(password, deps.settings.password))
+    return reason, False
+
+
+def _check(
+    deps: Dependencies, attempt: _Attempt, password: str, *, too_long: bool
+) -> tuple[SignInReason, bool]:
+    """Check the password with no unit open; a refusal costs what a check costs (LK-5, IN-4)."""
+    user, credential = attempt.user, attempt.credential
+    if user is None or credential is None:
+        unchecked = SignInReason.UNKNOWN_USER if user is None else SignInReason.NOT_REGISTERED
+        return _refuse(deps, password, unchecked)
+    refused = _refusal(deps, attempt, user, too_long=too_long)
+    if refused is not None:
+        return _refuse(deps, password, refused)
     try:
-        matched = hasher.verify(credential.password_hash, password)
+        matched = deps.hasher.verify(credential.password_hash, password)
     except CorruptHash:
         with deps.unit() as uow:
-            _finish(uow, attempt, user, matched=None, accepted=False)
+            _finish(uow, attempt, matched=None, accepted=False)
             audit(uow, "sign_in", "corrupt_hash", at=deps.now(), subject=user)
         raise
     return (SignInReason.OK if matched else SignInReason.WRONG_PASSWORD), matched
@@ -222,18 +281,13 @@ def _upgraded_hash(deps: Dependencies, credential: Credential, password: str) ->
     return hasher.hash(password) if hasher.needs_rehash(credential.password_hash) else None
 
 
-def _finish(
-    uow: UnitOfWork, attempt: _Attempt, user: User, *, matched: bool | None, accepted: bool
-) -> int | None:
+def _finish(uow: UnitOfWork, attempt: _Attempt, *, matched: bool | None, accepted: bool) -> int:
     """In ``uow``, finish the attempt of the first unit as `attempt_outcome` counts it.
 
-    Returns the failures on record after it; None when no attempt was
-    started (a user without a password).
+    Returns the failures on record after it, on the attempt's counter.
     """
-    if attempt.started is None:
-        return None
     outcome = attempt_outcome(matched=matched, accepted=accepted)
-    return uow.sign_in_failures.finish(user.id, started=attempt.started, outcome=outcome)
+    return uow.sign_in_failures.finish(attempt.key, started=attempt.started, outcome=outcome)
 
 
 def _record(
@@ -245,32 +299,35 @@ def _record(
     new_hash: str | None,
     now: datetime,
 ) -> SignInResult:
-    """Second unit: finish the attempt, lock at the threshold or open a session, and audit."""
-    user = uow.users.get(attempt.user.id) if attempt.user is not None else None
+    """Second unit: finish the attempt, lock at the threshold or open a session, and audit.
+
+    A refusal makes the same calls whether or not the email has an account
+    (IN-4): the user (none, for an email's counter key), the finish, the
+    audit event; and its result names no user (LK-5).
+    """
+    user = uow.users.get(attempt.key)
     refused = SignInResult(
         outcome=SignInOutcome.INVALID_CREDENTIALS,
         reason=reason,
         message=INVALID_CREDENTIALS_MESSAGE,
-        user_id=user.id if user is not None else None,
     )
     if user is None or reason is not SignInReason.OK:
-        failures = (
-            None if user is None else _finish(uow, attempt, user, matched=False, accepted=False)
-        )
+        failures = _finish(uow, attempt, matched=_MATCHED.get(reason, False), accepted=False)
         # An attempt refused unchecked counts (LK-4) but does not lock: it may
-        # be a right password that met attempts still in flight.
-        if user is not None and failures is not None and reason is SignInReason.WRONG_PASSWORD:
+        # be a right password that met attempts still in flight. One too long
+        # to be anyone's password is a wrong one (IN-3).
+        if user is not None and reason in _LOCKING:
             lock_if_due(deps, uow, user, failures, now)
         audit(uow, "sign_in", reason.value, at=now, subject=user)
         return refused
     credential = uow.credentials.get(user.id)
     if user.locked or credential is None:
         # The right password, refused by what changed meanwhile: not a failure (DP-5).
-        _finish(uow, attempt, user, matched=True, accepted=False)
+        _finish(uow, attempt, matched=True, accepted=False)
         late = SignInReason.LOCKED if user.locked else SignInReason.NOT_REGISTERED
         audit(uow, "sign_in", late.value, at=now, subject=user)
         return attrs.evolve(refused, reason=late)
-    _finish(uow, attempt, user, matched=True, accepted=True)
+    _finish(uow, attempt, matched=True, accepted=True)
     if new_hash is not None and attempt.credential == credential:
         uow.credentials.save(
             revised(credential, password_hash=new_hash), expected_version=credential.version

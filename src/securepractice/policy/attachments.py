@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Union
@@ -37,6 +36,7 @@ from securepractice.policy._archives import (
     read_up_to,
 )
 from securepractice.policy.password import Violation
+from securepractice.policy.text import CharacterClass, refused_characters
 from securepractice.settings import AttachmentRules
 
 __all__ = [
@@ -149,8 +149,6 @@ _EXECUTABLES: tuple[tuple[bytes, str, str], ...] = (
 )
 
 _MAX_NAME_BYTES = 255
-_BIDI_CLASSES = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
-_BIDI_MARKS = frozenset("\u200e\u200f\u061c")
 _RESERVED = frozenset('<>:"|?*')
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _DEVICES = frozenset(
@@ -158,9 +156,37 @@ _DEVICES = frozenset(
     | {f"{port}{n}" for port in ("COM", "LPT") for n in "0123456789\u00b9\u00b2\u00b3"}
 )
 
-
-def _is_bidi_control(char: str) -> bool:
-    return char in _BIDI_MARKS or unicodedata.bidirectional(char) in _BIDI_CLASSES
+#: The problem a file name has for each class of character that text refuses (IN-1).
+_NAME_CHARACTERS: dict[CharacterClass, tuple[str, str]] = {
+    CharacterClass.SURROGATE: (
+        "attachment.name_invalid_unicode",
+        "the name holds an unpaired surrogate",
+    ),
+    CharacterClass.CONTROL: (
+        "attachment.name_control_character",
+        "the name holds a control character",
+    ),
+    CharacterClass.LINE_SEPARATOR: (
+        "attachment.name_control_character",
+        "the name holds a line or paragraph separator",
+    ),
+    CharacterClass.BIDI_CONTROL: (
+        "attachment.name_bidi_control",
+        "the name holds a bidirectional control character, which can disguise its type",
+    ),
+    CharacterClass.INVISIBLE: (
+        "attachment.name_invisible_character",
+        "the name holds an invisible character, which can disguise it",
+    ),
+    CharacterClass.PRIVATE_USE: (
+        "attachment.name_invalid_unicode",
+        "the name holds a private-use character",
+    ),
+    CharacterClass.UNASSIGNED: (
+        "attachment.name_invalid_unicode",
+        "the name holds a code point Unicode has not assigned",
+    ),
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -342,19 +368,14 @@ class AttachmentPolicy:
             yield Violation(
                 "attachment.name_reserved_character", 'the name holds one of < > : " | ? *'
             )
-        if any(unicodedata.category(c) == "Cc" for c in name):
-            yield Violation(
-                "attachment.name_control_character", "the name holds a control character"
-            )
-        if any(_is_bidi_control(c) for c in name):
-            yield Violation(
-                "attachment.name_bidi_control",
-                "the name holds a bidirectional control character, which can disguise its type",
-            )
-        if any(unicodedata.category(c) == "Cs" for c in name):
-            yield Violation(
-                "attachment.name_invalid_unicode", "the name holds an unpaired surrogate"
-            )
+        # A name longer than the limit is refused for that; its characters are
+        # judged within the limit only, so a huge name costs no more than a long one.
+        reported: set[str] = set()
+        for kind in refused_characters(name[: _MAX_NAME_BYTES + 1]):
+            code, message = _NAME_CHARACTERS[kind]
+            if code not in reported:
+                reported.add(code)
+                yield Violation(code, message)
         if name.endswith((".", " ")):
             yield Violation(
                 "attachment.name_trailing_dot_or_space", "the name ends in a dot or a space"

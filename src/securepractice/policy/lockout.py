@@ -14,16 +14,39 @@ the failures on record after a wrong password decide the lock (`locks_now`).
 An attempt whose outcome storage could not record never finishes: it lapses
 after ``SignInRules.attempt_timeout``, neither a failure nor a success
 (DP-5).
+
+Every sign-in is counted, whether or not an account has the email: an
+address with no account counts under `email_counter_key`, so that an unknown
+email costs the same storage writes as a known one (IN-4) and guessing on
+addresses without accounts shows in the count. A password longer than any
+the policy lets anyone set is refused before it is normalised or hashed
+(`too_long_to_check`, IN-3); the dummy verification of a refusal spends its
+work on `bounded_password`, never on the whole input.
 """
 
 from __future__ import annotations
 
 import enum
 
+from securepractice.errors import InvalidInput
+from securepractice.keys import SIGN_IN_COUNTER, keyed_name
+from securepractice.policy.identity import MAX_EMAIL_LENGTH, normalize_email
+from securepractice.policy.password import MAX_COMPOSITION_RATIO, check_limit
 from securepractice.records import AttemptOutcome
-from securepractice.settings import SignInRules
+from securepractice.secret import Secret
+from securepractice.settings import PasswordRules, SignInRules
 
-__all__ = ["AttemptDecision", "attempt_outcome", "decide_attempt", "locks_now"]
+__all__ = [
+    "AttemptDecision",
+    "attempt_outcome",
+    "bounded_password",
+    "decide_attempt",
+    "email_counter_key",
+    "locks_now",
+]
+
+#: What starts the counter key of an email that has no account; a user id never does.
+_EMAIL_KEY_PREFIX = "email:"
 
 
 class AttemptDecision(enum.Enum):
@@ -68,3 +91,29 @@ def attempt_outcome(*, matched: bool | None, accepted: bool) -> AttemptOutcome:
 def locks_now(*, failures: int, rules: SignInRules) -> bool:
     """Return whether an attempt that left ``failures`` failures on record locks the account."""
     return failures >= rules.max_failed_sign_ins
+
+
+def bounded_password(password: str, rules: PasswordRules) -> str:
+    """Return the part of ``password`` a refusal's dummy verification spends its work on (IN-4).
+
+    As long as any password that may be checked, so a refusal costs what a
+    real check costs, however long the input (IN-3). Never verify it
+    against a real hash: it may be a right password with text added.
+    """
+    return password[: check_limit(rules)]
+
+
+def email_counter_key(email: object, secret: Secret[bytes]) -> str:
+    """Return the key that counts sign-in attempts on ``email`` when no account has it (IN-4).
+
+    A keyed hash under ``secret`` of the normalised address, so that every
+    spelling of one address counts together and the store never holds the
+    address. What is not an address at all is named by what was typed (its
+    first characters, as many as an address may take before normalising).
+    """
+    try:
+        text = normalize_email(email)  # type: ignore[arg-type]
+    except InvalidInput:
+        limit = MAX_EMAIL_LENGTH * MAX_COMPOSITION_RATIO
+        text = email[:limit] if isinstance(email, str) else f"<{type(email).__name__}>"
+    return _EMAIL_KEY_PREFIX + keyed_name(secret, SIGN_IN_COUNTER, text)

@@ -15,9 +15,11 @@ Character classes (PW-2), after normalisation:
   before it): punctuation, symbols, spaces, and other numbers such as "½".
 
 Letters without case (Chinese, Arabic, Hebrew...) are letters, so they count
-towards no class. Control characters (NUL among them), lone surrogates and
-bidirectional controls are refused: they cannot be typed reliably, cannot all
-be encoded, or change how the password looks on screen.
+towards no class. Control characters (NUL among them), line separators, lone
+surrogates, bidirectional controls and invisible format characters are
+refused, as in every text the library takes (`securepractice.policy.text`):
+they cannot be typed reliably, cannot all be encoded, or change how the
+password looks on screen.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import attrs
 
 from securepractice.clock import require_utc
 from securepractice.errors import InvalidInput
+from securepractice.policy.text import MAX_COMPOSITION_RATIO, CharacterClass, refused_characters
 from securepractice.settings import PasswordRules
 
 if TYPE_CHECKING:
@@ -40,35 +43,57 @@ if TYPE_CHECKING:
     from securepractice.policy.hashing import PasswordHasher
 
 __all__ = [
+    "MAX_COMPOSITION_RATIO",
     "CompromisedPasswordFile",
     "CompromisedPasswords",
     "PasswordPolicy",
     "PasswordReport",
     "Violation",
+    "check_limit",
     "normalize_password",
     "password_expired",
     "password_expires_at",
+    "require_password_text",
+    "too_long_to_check",
 ]
 
-#: No code point's canonical decomposition is longer than this (a test checks
-#: it against the running Python's Unicode data), so NFKC can shrink a string
-#: by at most this factor. A string longer than ``max_length`` times this can
-#: be refused as too long without normalising it.
-MAX_COMPOSITION_RATIO = 4
-
-_BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
+#: The character classes a password may not hold (IN-1): those that cannot be
+#: typed reliably, cannot be encoded, or change how the password looks.
+#: Private-use and unassigned code points are allowed: a keyboard can type them.
+_REFUSED = frozenset(CharacterClass) - {CharacterClass.PRIVATE_USE, CharacterClass.UNASSIGNED}
 
 
-def _require_text(value: object, field: str) -> str:
-    if not isinstance(value, str):
+def require_password_text(password: object, *, field: str = "password") -> str:
+    """Return ``password`` if it is text; raise `InvalidInput` (``password.not_text``) if not.
+
+    Checks the type alone, never normalising: what is too long is refused
+    by length first (IN-3), so no input is normalised in full.
+    """
+    if not isinstance(password, str):
         raise InvalidInput(
-            f"a password must be text (str), not {type(value).__name__}",
+            f"a password must be text (str), not {type(password).__name__}",
             field=field,
             code="password.not_text",
         )
-    return value
+    return password
+
+
+def check_limit(rules: PasswordRules) -> int:
+    """Return the longest input, before normalising, that the policy could accept (IN-3).
+
+    NFKC shrinks a string by at most `MAX_COMPOSITION_RATIO`, so anything
+    longer than ``max_length`` times that was never anyone's password.
+    """
+    return rules.max_length * MAX_COMPOSITION_RATIO
+
+
+def too_long_to_check(password: object, rules: PasswordRules, *, field: str = "password") -> bool:
+    """Return whether ``password`` is too long to be anyone's, without normalising it (IN-3).
+
+    Such input is refused with no normalisation or hashing spent on it.
+    Raises `InvalidInput` (``password.not_text``) for what is not text.
+    """
+    return len(require_password_text(password, field=field)) > check_limit(rules)
 
 
 def normalize_password(password: str, *, field: str = "password") -> str:
@@ -76,7 +101,7 @@ def normalize_password(password: str, *, field: str = "password") -> str:
 
     Idempotent: normalising twice gives the same string as normalising once.
     """
-    return unicodedata.normalize("NFKC", _require_text(password, field))
+    return unicodedata.normalize("NFKC", require_password_text(password, field=field))
 
 
 @attrs.frozen
@@ -166,10 +191,6 @@ def _is_special(ch: str) -> bool:
     return not (category.startswith(("L", "M")) or category == "Nd")
 
 
-def _is_refused(ch: str) -> bool:
-    return unicodedata.category(ch) in {"Cc", "Cs"} or ch in _BIDI_CONTROLS
-
-
 #: The four character classes of PW-2: code, what the instructions call it, test.
 _CLASSES: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
     ("password.no_lowercase", "a lower-case letter", _is_lower),
@@ -247,11 +268,11 @@ class PasswordPolicy:
         rules already fail, so that no hashing is spent on a refused password.
         """
         rules = self.rules
-        if len(_require_text(password, "password")) > rules.max_length * MAX_COMPOSITION_RATIO:
+        if too_long_to_check(password, rules):
             return PasswordReport((self._too_long(),))
         normalized = normalize_password(password)
         violations = self._composition(normalized)
-        if confirmation is not None and not _same(normalized, confirmation):
+        if confirmation is not None and not _same(normalized, confirmation, rules):
             violations.append(
                 Violation("password.mismatch", "The two passwords you typed do not match.")
             )
@@ -289,11 +310,11 @@ class PasswordPolicy:
     def _composition(self, normalized: str) -> list[Violation]:
         rules = self.rules
         violations: list[Violation] = []
-        if any(_is_refused(ch) for ch in normalized):
+        if _REFUSED.intersection(refused_characters(normalized)):
             violations.append(
                 Violation(
                     "password.invalid_character",
-                    "Remove control characters and invisible direction marks.",
+                    "Remove control characters, invisible characters and direction marks.",
                 )
             )
         length = len(normalized)
@@ -315,7 +336,10 @@ class PasswordPolicy:
         return violations
 
 
-def _same(normalized: str, confirmation: str) -> bool:
+def _same(normalized: str, confirmation: str, rules: PasswordRules) -> bool:
+    """Whether the re-entry is the password; one too long to be it is not normalised (IN-3)."""
+    if too_long_to_check(confirmation, rules, field="confirmation"):
+        return False
     return hmac.compare_digest(
         normalized.encode("utf-8", "surrogatepass"),
         normalize_password(confirmation, field="confirmation").encode("utf-8", "surrogatepass"),

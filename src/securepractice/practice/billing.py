@@ -12,6 +12,18 @@ payment is stored and charges nothing; two runs that meet one month at the
 same moment make one charge (the processor honours the key) and store one
 payment (the store refuses a second payment with that id, and the loser
 stores nothing).
+
+**No charge without its record (ST-2).** A purchase is stored pending,
+with its first month's card, before the card is charged; the charge's key
+follows from the stored purchase. The payment, its invoice, SecureMail and
+the purchase made active are then stored in one unit. A process that dies
+between the charge and that unit leaves a pending purchase, never a charge
+nobody knows of: the manager's retry of `purchase_securemail`, or a
+`run_billing` once `securemail.PENDING_GRACE` has passed, charges that
+month again under the same key (the processor answers with the first
+charge) and stores it. The purchase is saved over the version read, so of
+two that complete it at once one stores the records and the other, finding
+it moved (`Conflict`), stores nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ from securepractice.accounts._shared import audit, deliver_or_record, new_id, se
 from securepractice.clock import require_utc
 from securepractice.dependencies import Dependencies
 from securepractice.errors import AlreadyExists, Conflict, PaymentFailed
-from securepractice.policy import securemail
+from securepractice.policy import securemail, text
 from securepractice.policy.roles import Action
 from securepractice.practice._base import acting
 from securepractice.practice.payments import PaymentProcessor
@@ -142,11 +154,17 @@ def purchase_securemail(
     Refused, with nothing changed, unless the actor is a User Manager of
     the account's practice (``permission.*``) and
     `securepractice.policy.securemail.start_purchase` allows it. The
-    account may be the manager's own. On a paid charge the account has
-    SecureMail at once (SB-2); a failed charge ends the purchase, is
-    audited, grants nothing, and raises `PaymentFailed`.
+    account may be the manager's own. The purchase is stored pending, the
+    card charged, then the month recorded (see the module's "No charge
+    without its record"). On a paid charge the account has SecureMail at
+    once (SB-2) and the active purchase is returned; a failed charge ends
+    the purchase, is audited, grants nothing, and raises `PaymentFailed`.
+    Called again after a call that stopped half-way (a crash, a
+    `~securepractice.errors.StorageError`), it completes that call's
+    pending purchase with the same charge, never charging twice.
     """
     deps = service.deps
+    account_id = text.identifier(account_id, field="account_id")
     with acting(deps, token, "securemail.bought", target=account_id) as act:
         account = act.user(account_id)
         act.require(Action.PURCHASE_SECUREMAIL, account)
@@ -161,56 +179,59 @@ def purchase_securemail(
             rules=deps.settings.billing,
             now=act.now,
         )
-        purchase = first.purchase
-        uow.securemail.add_purchase(purchase)
-        audit(
-            uow, _PURCHASE_STARTED, at=act.now, actor=manager, subject=account,
-            purchase_id=purchase.id,
-        )  # fmt: skip
+        due = first.due
+        if first.new:
+            uow.securemail.add_purchase(due.purchase)
+            audit(
+                uow, _PURCHASE_STARTED, at=act.now, actor=manager, subject=account,
+                purchase_id=due.purchase.id,
+            )  # fmt: skip
     try:
-        reference = _charge(service, first)
+        reference = _charge(service, due)
     except PaymentFailed as failure:
-        with deps.unit() as uow:
-            ended = securemail.end(purchase, act.now)
-            uow.securemail.save_purchase(ended, expected_version=purchase.version)
+        # A Conflict: another call settled the purchase first, with this same charge.
+        with contextlib.suppress(Conflict), deps.unit() as uow:
+            ended = securemail.end(due.purchase, act.now)
+            uow.securemail.save_purchase(ended, expected_version=due.purchase.version)
             audit(
                 uow, "securemail.bought", failure.code, at=act.now, actor=manager,
-                subject=account, purchase_id=purchase.id,
+                subject=account, purchase_id=due.purchase.id,
             )  # fmt: skip
         raise
-    with deps.unit() as uow:
-        _record_paid(uow, first, reference=reference, now=act.now)
+    paid = securemail.paid(due, reference=reference, now=act.now)
+    # A Conflict: a billing run or another call completed the purchase first, with this charge.
+    with contextlib.suppress(Conflict), deps.unit() as uow:
+        _store_paid(uow, due, paid)
         audit(
             uow, "securemail.bought", at=act.now, actor=manager, subject=account,
-            purchase_id=purchase.id, amount=securemail.format_cents(purchase.monthly_cents),
+            purchase_id=due.purchase.id,
+            amount=securemail.format_cents(due.purchase.monthly_cents),
         )  # fmt: skip
-    return purchase
+    return paid.purchase
 
 
 def _charge(service: BillingService, due: securemail.ChargeDue) -> str:
     """Charge a month to the payer's card, keyed by the month; return the processor's reference."""
     return service.processor.charge(
-        processor_token=due.card.processor_token,
+        processor_token=due.processor_token,
         amount_cents=due.purchase.monthly_cents,
         idempotency_key=due.period.key,
     )
 
 
-def _record_paid(
-    uow: UnitOfWork, due: securemail.ChargeDue, *, reference: str, now: datetime
-) -> SecureMailPayment | None:
-    """In ``uow``, store a charged month's payment and invoice and grant SecureMail (SB-2).
+def _store_paid(uow: UnitOfWork, due: securemail.ChargeDue, paid: securemail.Paid) -> None:
+    """In ``uow``, store a charged month: payment, invoice, SecureMail (SB-2), the purchase.
 
-    Returns None, storing nothing, when the month's payment is stored already.
+    The purchase is saved only when the month completes it (it was
+    pending), over the version ``due`` was decided from: `Conflict` when
+    another unit completed it first.
     """
-    if securemail.is_paid(due.period, uow.securemail.payments_for(due.purchase.account_id)):
-        return None
-    paid = securemail.paid(due, reference=reference, now=now)
+    if paid.completes:
+        uow.securemail.save_purchase(paid.purchase, expected_version=due.purchase.version)
     uow.securemail.add_payment(paid.payment)
     uow.securemail.add_invoice(paid.invoice)
     uow.subscriptions.subscribe(paid.subscription)
     uow.entitlements.grant(paid.entitlement)
-    return paid.payment
 
 
 def run_billing(service: BillingService, now: datetime | None = None) -> BillingRun:
@@ -220,7 +241,9 @@ def run_billing(service: BillingService, now: datetime | None = None) -> Billing
     charged and stored once (see the module's "Exactly once"). A purchase
     whose payer or account can no longer have it ends instead of being
     charged; a declined charge ends the purchase and takes SecureMail
-    away. Both are audited.
+    away. Both are audited. A purchase left pending by a call that stopped
+    half-way is completed once `securemail.PENDING_GRACE` has passed, its
+    first month in ``charged``.
     """
     deps = service.deps
     now = require_utc(now) if now is not None else deps.now()
@@ -273,17 +296,18 @@ def _bill_month(
         return _Skipped.FAILED
     try:
         with deps.unit() as uow:
-            payment = _record_paid(uow, due, reference=reference, now=now)
-            if payment is None:
+            if securemail.is_paid(due.period, uow.securemail.payments_for(due.purchase.account_id)):
                 return _Skipped.PAID
+            paid = securemail.paid(due, reference=reference, now=now)
+            _store_paid(uow, due, paid)
             audit(
                 uow, "securemail.charged", at=now, actor=due.purchase.payer_id,
                 subject=uow.users.get(due.purchase.account_id), purchase_id=due.purchase.id,
-                amount=securemail.format_cents(payment.amount_cents),
+                amount=securemail.format_cents(paid.payment.amount_cents),
             )  # fmt: skip
-    except AlreadyExists:
-        return _Skipped.PAID  # another run stored this month's payment at the same moment
-    return payment
+    except (AlreadyExists, Conflict):
+        return _Skipped.PAID  # another run, or the purchase's own call, stored this month first
+    return paid.payment
 
 
 def _renewal(

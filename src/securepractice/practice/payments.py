@@ -26,8 +26,10 @@ class PaymentProcessor(Protocol):
         """Charge ``amount_cents`` and return the processor's reference for the charge.
 
         Two calls with the same ``idempotency_key`` make one charge and
-        return the same reference. Raises `PaymentFailed` when the charge is
-        declined or cannot be made.
+        return the same reference, or are declined alike. Raises
+        `PaymentFailed` when the charge is declined or cannot be made. A
+        crashed purchase is completed by charging its key again, so an
+        adapter must keep this promise across processes and restarts.
         """
         ...
 
@@ -45,7 +47,8 @@ class Charge:
 class InMemoryPaymentProcessor:
     """A payment processor in memory, for tests: it records charges and declines when told.
 
-    Charges are idempotent by key, as a real processor's are; thread-safe.
+    Charges are idempotent by key, as a real processor's are: a key answers
+    the same every time, a charge's reference or its decline. Thread-safe.
     """
 
     def __init__(self) -> None:
@@ -67,7 +70,10 @@ class InMemoryPaymentProcessor:
             self._declined_tokens.add(processor_token)
 
     def charge(self, *, processor_token: str, amount_cents: int, idempotency_key: str) -> str:
-        """Charge the card once per key; raise `PaymentFailed` (``payment.declined``) when told."""
+        """Charge the card once per key; raise `PaymentFailed` (``payment.declined``) when told.
+
+        A key declined once is declined again, as a processor replays its answer.
+        """
         with self._lock:
             self._calls += 1
             earlier = self._charges.get(idempotency_key)
@@ -76,6 +82,8 @@ class InMemoryPaymentProcessor:
                     msg = "This charge was made before with another amount."
                     raise PaymentFailed(msg, code="payment.idempotency_conflict")
                 return earlier.reference
+            if idempotency_key in self._declined:
+                raise PaymentFailed("The card was declined.", code="payment.declined")
             if self._declines_left > 0 or processor_token in self._declined_tokens:
                 self._declines_left = max(0, self._declines_left - 1)
                 self._declined.append(idempotency_key)

@@ -15,6 +15,7 @@ from typing import Any
 from securepractice.accounts._shared import audit, end_sessions
 from securepractice.dependencies import Service
 from securepractice.errors import InvalidInput, InvalidState, NotFound
+from securepractice.policy import text
 from securepractice.policy.roles import Action
 from securepractice.policy.securemail import SECUREMAIL
 from securepractice.practice._base import Acting, acting
@@ -61,17 +62,6 @@ def product_name(value: object) -> str:
     return value
 
 
-def _text(value: object, field: str, *, required: bool = False) -> str:
-    """Return a practice field's text, trimmed; refuse non-text, and blank when required."""
-    if not isinstance(value, str):
-        raise InvalidInput(f"The {field} must be text.", field=field, code="practice.not_text")
-    if required and not value.strip():
-        raise InvalidInput(
-            f"Enter the practice's {field}.", field=field, code=f"practice.{field}_required"
-        )
-    return value.strip()
-
-
 def _practice(act: Acting, practice_id: str) -> Practice:
     practice = act.uow.practices.get(practice_id)
     if practice is None:
@@ -85,6 +75,7 @@ def unlock(service: Service, token: str | Secret[str], *, user_id: str) -> User:
     The count is cleared even when the account was not locked yet; the
     audit event says how many failures were cleared.
     """
+    user_id = text.identifier(user_id, field="user_id")
     with acting(service.deps, token, "account.unlocked", target=user_id) as act:
         user = act.user(user_id)
         act.require(Action.UNLOCK, user)
@@ -113,6 +104,7 @@ def revoke_user_manager(service: Service, token: str | Secret[str], *, user_id: 
 
 
 def _set_manager(service: Service, token: str | Secret[str], user_id: str, *, grant: bool) -> User:
+    user_id = text.identifier(user_id, field="user_id")
     action = Action.GRANT_USER_MANAGER if grant else Action.REVOKE_USER_MANAGER
     event = "role.granted" if grant else "role.revoked"
     with acting(service.deps, token, event, target=user_id) as act:
@@ -141,18 +133,20 @@ def edit_practice(
 ) -> Practice:
     """Change a practice's main account information (PF-2, SP-1).
 
-    A field left as None stays as it is. The name cannot be blank; the
-    phone is stored in E.164 form, and a blank one removes it.
+    A field left as None stays as it is. The name and the address are
+    checked as at the practice's creation (IN-1), and the name cannot be
+    blank; the phone is stored in E.164 form, and a blank one removes it.
     """
+    practice_id = text.identifier(practice_id, field="practice_id")
     region = service.deps.settings.verification.default_region
     with acting(service.deps, token, "practice.edited", target=practice_id) as act:
         act.require(Action.EDIT_PRACTICE, practice_id=practice_id)
         practice = _practice(act, practice_id)
         given: dict[str, Any] = {}
         if name is not None:
-            given["name"] = _text(name, "name", required=True)
+            given["name"] = text.practice_name(name)
         if address is not None:
-            given["address"] = _text(address, "address")
+            given["address"] = text.lines(address, field="address")
         if phone is not None:
             entered: object = phone
             blank = isinstance(entered, str) and not entered.strip()
@@ -177,6 +171,7 @@ def subscribe_practice(
     service: Service, token: str | Secret[str], *, practice_id: str, product: str
 ) -> PracticeSubscription:
     """Subscribe a practice to a product, so it can be granted to its users (SB-1)."""
+    practice_id = text.identifier(practice_id, field="practice_id")
     name = product_name(product)
     with acting(service.deps, token, "product.subscribed", target=practice_id) as act:
         act.require(Action.SUBSCRIBE_PRACTICE, practice_id=practice_id)
@@ -202,6 +197,7 @@ def grant_product(
     Refused (``product.not_subscribed``) unless the practice subscribes
     to the product.
     """
+    user_id = text.identifier(user_id, field="user_id")
     name = product_name(product)
     with acting(service.deps, token, "product.granted", target=user_id) as act:
         user = act.user(user_id)
@@ -232,6 +228,7 @@ def revoke_product(
     SecureMail that a User Manager pays for is refused
     (``securemail.paid``): it ends with its purchase, not here.
     """
+    user_id = text.identifier(user_id, field="user_id")
     name = product_name(product)
     with acting(service.deps, token, "product.revoked", target=user_id) as act:
         user = act.user(user_id)
@@ -251,6 +248,7 @@ def revoke_product(
 
 def deactivate(service: Service, token: str | Secret[str], *, user_id: str) -> User:
     """Deactivate a practice user: they cannot sign in, and every session ends (LK-6)."""
+    user_id = text.identifier(user_id, field="user_id")
     with acting(service.deps, token, "account.deactivated", target=user_id) as act:
         user = act.user(user_id)
         act.require(Action.DEACTIVATE, user)

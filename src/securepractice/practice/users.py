@@ -18,6 +18,7 @@ from securepractice.accounts.registration import issue_invitation, send_invitati
 from securepractice.accounts.verification import cancel_open_verification
 from securepractice.dependencies import Service
 from securepractice.errors import InvalidInput, InvalidState
+from securepractice.policy import text
 from securepractice.policy.identity import normalize_email
 from securepractice.policy.roles import Action, is_user_manager
 from securepractice.practice._base import acting
@@ -120,6 +121,7 @@ def edit_invited_user(
     invitation link useless, so the manager then re-invites. Changing a
     number ends an open verification, whose code went to the old one.
     """
+    user_id = text.identifier(user_id, field="user_id")
     deps = service.deps
     region = deps.settings.verification.default_region
     with acting(deps, token, "user.edited", target=user_id) as act:
@@ -164,6 +166,7 @@ def reinvite(service: Service, token: str | Secret[str], *, user_id: str) -> Use
     the same token, link and email. Users of another practice are refused
     (UM-2).
     """
+    user_id = text.identifier(user_id, field="user_id")
     deps = service.deps
     with acting(deps, token, "invitation.sent", target=user_id) as act:
         user = act.user(user_id)
@@ -186,6 +189,7 @@ def set_two_step_for(
             field="enabled",
             code="profile.not_bool",
         )
+    user_id = text.identifier(user_id, field="user_id")
     with acting(service.deps, token, "two_step.toggled", target=user_id) as act:
         user = act.user(user_id)
         act.require(Action.SET_TWO_STEP_FOR, user)

@@ -92,10 +92,10 @@ class Dialect:
 
     ``mark`` is the parameter placeholder and ``seq`` the column that orders
     rows as they were added. The counter's statements take named
-    parameters: ``start`` (``user_id``, ``now``, ``abandoned_before``)
-    returns ``counted``; ``finish`` (``user_id``, ``started``), one for each
-    outcome (`finishes`), and ``count`` (``user_id``) return ``failures``;
-    ``reset`` takes ``user_id``.
+    parameters: ``start`` (``key``, ``now``, ``abandoned_before``)
+    returns ``counted``; ``finish`` (``key``, ``started``), one for each
+    outcome (`finishes`), and ``count`` (``key``) return ``failures``;
+    ``reset`` takes ``key``.
     """
 
     mark: str
@@ -387,36 +387,36 @@ class _Credentials(_Repository):
 
 
 class _SignInFailures(_Repository):
-    """Each start and finish is one statement on the user's counter row, atomic by itself.
+    """Each start and finish is one statement on the key's counter row, atomic by itself.
 
-    The statement makes the row of a user who has none; a user who does not
-    exist is `NotFound` (``storage.reference_missing``).
+    The statement makes the row of a key that has none; any key is taken,
+    a user's id or an email's key (IN-4).
     """
 
-    def _counter(self, statement: str, parameters: Mapping[str, object]) -> Row:
+    def _counter(self, statement: str, parameters: Mapping[str, object], column: str) -> int:
         row = self._rows.tx.run(statement, parameters).fetchone()
         if row is None:
-            raise reference_missing()
-        return row
+            raise StorageError("the sign-in counter returned no row", code="storage.unavailable")
+        return int(row[column])
 
-    def start(self, user_id: str, *, now: datetime, abandoned_before: datetime) -> int:
+    def start(self, key: str, *, now: datetime, abandoned_before: datetime) -> int:
         parameters = {
-            "user_id": user_id,
+            "key": key,
             "now": self._rows.time(now, "now"),
             "abandoned_before": self._rows.time(abandoned_before, "abandoned_before"),
         }
-        return int(self._counter(self._rows.dialect.start, parameters)["counted"])
+        return self._counter(self._rows.dialect.start, parameters, "counted")
 
-    def finish(self, user_id: str, *, started: datetime, outcome: AttemptOutcome) -> int:
-        parameters = {"user_id": user_id, "started": self._rows.time(started, "started")}
-        return int(self._counter(self._rows.dialect.finish[outcome], parameters)["failures"])
+    def finish(self, key: str, *, started: datetime, outcome: AttemptOutcome) -> int:
+        parameters = {"key": key, "started": self._rows.time(started, "started")}
+        return self._counter(self._rows.dialect.finish[outcome], parameters, "failures")
 
-    def count(self, user_id: str) -> int:
-        row = self._rows.tx.run(self._rows.dialect.count, {"user_id": user_id}).fetchone()
+    def count(self, key: str) -> int:
+        row = self._rows.tx.run(self._rows.dialect.count, {"key": key}).fetchone()
         return 0 if row is None else int(row["failures"])
 
-    def reset(self, user_id: str) -> None:
-        self._rows.tx.run(self._rows.dialect.reset, {"user_id": user_id})
+    def reset(self, key: str) -> None:
+        self._rows.tx.run(self._rows.dialect.reset, {"key": key})
 
 
 class _Challenges(_Repository):

@@ -97,7 +97,7 @@ def _missing_reference() -> NotFound:
 
 @attrs.frozen
 class _Attempts:
-    """One user's recorded sign-in failures and the start times of attempts in flight."""
+    """One counter's recorded sign-in failures and the start times of attempts in flight."""
 
     failures: int = 0
     in_flight: tuple[datetime, ...] = ()
@@ -346,45 +346,43 @@ _RECORDED: dict[AttemptOutcome, Callable[[int], int]] = {
 
 
 class _SignInFailures(_Repository):
-    def _attempts(self, user_id: str) -> _Attempts:
-        attempts: _Attempts = self._tx.read("sign_in_failures").get(user_id, _Attempts())
+    def _attempts(self, key: str) -> _Attempts:
+        attempts: _Attempts = self._tx.read("sign_in_failures").get(key, _Attempts())
         return attempts
 
-    def _keep(self, user_id: str, attempts: _Attempts) -> None:
+    def _keep(self, key: str, attempts: _Attempts) -> None:
         rows = self._tx.write("sign_in_failures")
         if attempts == _Attempts():
-            rows.pop(user_id, None)
+            rows.pop(key, None)
         else:
-            rows[user_id] = attempts
+            rows[key] = attempts
 
-    def start(self, user_id: str, *, now: datetime, abandoned_before: datetime) -> int:
+    def start(self, key: str, *, now: datetime, abandoned_before: datetime) -> int:
         started = require_utc(now, field="now")
         cutoff = require_utc(abandoned_before, field="abandoned_before")
-        self._tx.require("users", user_id)
-        old = self._attempts(user_id)
+        old = self._attempts(key)
         live = tuple(at for at in old.in_flight if at >= cutoff)
         new = _Attempts(old.failures, (*live, started))
-        self._keep(user_id, new)
+        self._keep(key, new)
         return new.failures + len(new.in_flight)
 
-    def finish(self, user_id: str, *, started: datetime, outcome: AttemptOutcome) -> int:
+    def finish(self, key: str, *, started: datetime, outcome: AttemptOutcome) -> int:
         at = require_utc(started, field="started")
-        self._tx.require("users", user_id)
-        old = self._attempts(user_id)
+        old = self._attempts(key)
         in_flight = list(old.in_flight)
         if at in in_flight:
             in_flight.remove(at)
         new = _Attempts(_RECORDED[outcome](old.failures), tuple(in_flight))
-        self._keep(user_id, new)
+        self._keep(key, new)
         return new.failures
 
-    def count(self, user_id: str) -> int:
-        return self._attempts(user_id).failures
+    def count(self, key: str) -> int:
+        return self._attempts(key).failures
 
-    def reset(self, user_id: str) -> None:
-        old = self._attempts(user_id)
+    def reset(self, key: str) -> None:
+        old = self._attempts(key)
         if old.failures:
-            self._keep(user_id, attrs.evolve(old, failures=0))
+            self._keep(key, attrs.evolve(old, failures=0))
 
 
 class _Challenges(_Repository):

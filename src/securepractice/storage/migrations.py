@@ -274,12 +274,30 @@ def _v4_attempts_and_secret(strict: bool) -> list[str]:
     ]
 
 
+def _v5_counter_keys(strict: bool) -> list[str]:
+    """Key the sign-in counter by any key: a user's id, or an email's key (IN-4).
+
+    Every sign-in is counted, an email that no account has included, under
+    a keyed hash of the address; so ``sign_in_failures`` loses its reference
+    to ``users`` and its ``user_id`` column becomes ``key``. Existing counts
+    and attempts in flight carry over unchanged.
+    """
+    return _rebuild(
+        "sign_in_failures",
+        "key TEXT PRIMARY KEY, count INTEGER NOT NULL, in_flight TEXT NOT NULL DEFAULT '[]'",
+        "key, count, in_flight",
+        "user_id, count, in_flight",
+        strict=strict,
+    )
+
+
 #: The steps, in order; step ``n`` (from 1) takes a database from version n-1 to n.
 MIGRATIONS: tuple[Callable[[bool], Sequence[str]], ...] = (
     _v1_accounts,
     _v2_billing,
     _v3_versions,
     _v4_attempts_and_secret,
+    _v5_counter_keys,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -154,7 +154,16 @@ class Credentials(Protocol):
 
 
 class SignInFailures(Protocol):
-    """Consecutive failed sign-ins per user, and the attempts in flight (LK-1..LK-4, LK-8).
+    """Consecutive failed sign-ins per counter key, and the attempts in flight (LK-1..LK-4, IN-4).
+
+    A key is a user's id, or for an email address that no account has,
+    the email's key: ``"email:"`` and a keyed hash of the normalised
+    address under the portal secret
+    (`~securepractice.policy.lockout.email_counter_key`), so that the store
+    never holds the address. Every sign-in counts, an unknown email
+    included, so that it makes the same writes (IN-4). A store takes any
+    key, naming a user or not, and makes its counter at the first start
+    or finish.
 
     Not a versioned record: an attempt is counted before the password is
     checked, so the count is an atomic counter. Each attempt is started
@@ -165,8 +174,8 @@ class SignInFailures(Protocol):
     (DP-5, LK-8).
     """
 
-    def start(self, user_id: str, *, now: datetime, abandoned_before: datetime) -> int:
-        """Count one attempt in flight, started at ``now``, atomically (LK-4).
+    def start(self, key: str, *, now: datetime, abandoned_before: datetime) -> int:
+        """Count one attempt in flight on ``key``, started at ``now``, atomically (LK-4).
 
         Attempts in flight that started before ``abandoned_before`` are
         dropped first. Returns the recorded failures plus the attempts in
@@ -175,7 +184,7 @@ class SignInFailures(Protocol):
         """
         ...
 
-    def finish(self, user_id: str, *, started: datetime, outcome: AttemptOutcome) -> int:
+    def finish(self, key: str, *, started: datetime, outcome: AttemptOutcome) -> int:
         """Close the attempt started at ``started`` with its outcome, atomically; return failures.
 
         ``WRONG`` adds one failure, ``RIGHT`` clears the failures (LK-3),
@@ -184,12 +193,12 @@ class SignInFailures(Protocol):
         """
         ...
 
-    def count(self, user_id: str) -> int:
-        """Return the recorded failures; 0 when none was recorded."""
+    def count(self, key: str) -> int:
+        """Return the recorded failures of ``key``; 0 when none was recorded."""
         ...
 
-    def reset(self, user_id: str) -> None:
-        """Clear the recorded failures (LK-2)."""
+    def reset(self, key: str) -> None:
+        """Clear the recorded failures of ``key`` (LK-2)."""
         ...
 
 

@@ -24,7 +24,7 @@ what it read, and the database checks it:
 - An add under a taken key waits for the unit that took it, then raises
   `~securepractice.errors.AlreadyExists`.
 - The sign-in counter's `start` and `finish` are each one ``INSERT ... ON
-  CONFLICT DO UPDATE ... RETURNING``, which keeps the user's counter row
+  CONFLICT DO UPDATE ... RETURNING``, which keeps the key's counter row
   locked until commit: N simultaneous attempts get N different numbers
   (LK-4), and no count is lost or invented (LK-8, DP-5).
 - Listing a user's link tokens or sessions, and adding one, first take a
@@ -36,8 +36,8 @@ Every write that a constraint may refuse (an add, a save) runs under a
 savepoint, sent with the statement in one round trip (pipeline mode), so a
 refused write (a duplicate key, a missing reference) leaves the unit usable,
 as it does in the other stores. The counter's statements cannot be refused
-(a missing user makes no row, not an error) and run as they are: a sign-in
-costs no savepoint. Every
+(any key is taken, a user's id or an email's) and run as they are: a
+sign-in costs no savepoint. Every
 psycopg error becomes the library's own here, raised from the original,
 with a message that never echoes a value: ``storage.busy`` for a lock not
 had within ``lock_timeout`` or a deadlock, ``storage.unavailable`` when the
@@ -230,33 +230,33 @@ class _NativeColumns:
 #: One attempt ends: remove one attempt started at ``started`` if it is still in flight, and
 #: record the outcome: (failures of a first row, failures of an existing row ``f``).
 _FINISH = (
-    "INSERT INTO sign_in_failures AS f (user_id, failures, in_flight) "
-    "SELECT id, {first}, '{{}}' FROM users WHERE id = %(user_id)s "
-    "ON CONFLICT (user_id) DO UPDATE SET failures = {then}, in_flight = coalesce("
+    "INSERT INTO sign_in_failures AS f (key, failures, in_flight) "
+    "VALUES (%(key)s, {first}, '{{}}') "
+    "ON CONFLICT (key) DO UPDATE SET failures = {then}, in_flight = coalesce("
     "f.in_flight[:array_position(f.in_flight, %(started)s::timestamptz) - 1] || "
     "f.in_flight[array_position(f.in_flight, %(started)s::timestamptz) + 1:], f.in_flight) "
     "RETURNING failures"
 )
 
 #: PostgreSQL's SQL. Rows are ordered by their ``seq`` identity column; the counter keeps its
-#: attempts in flight as an array of start times. Its statements insert from ``users``, so a
-#: missing user makes no row rather than a refused reference: they need no savepoint.
+#: attempts in flight as an array of start times. Its key references nothing (a user's id or
+#: an email's key), so its statements cannot be refused: they need no savepoint.
 _POSTGRES = Dialect(
     mark="%s",
     seq="seq",
     columns=_NativeColumns(),
-    # One attempt starts: drop the user's abandoned attempts in flight, add this one.
+    # One attempt starts: drop the key's abandoned attempts in flight, add this one.
     start=(
-        "INSERT INTO sign_in_failures AS f (user_id, failures, in_flight) "
-        "SELECT id, 0, ARRAY[%(now)s::timestamptz] FROM users WHERE id = %(user_id)s "
-        "ON CONFLICT (user_id) DO UPDATE SET in_flight = ARRAY("
+        "INSERT INTO sign_in_failures AS f (key, failures, in_flight) "
+        "VALUES (%(key)s, 0, ARRAY[%(now)s::timestamptz]) "
+        "ON CONFLICT (key) DO UPDATE SET in_flight = ARRAY("
         "SELECT t FROM unnest(f.in_flight) AS t WHERE t >= %(abandoned_before)s::timestamptz"
         ") || %(now)s::timestamptz "
         "RETURNING failures + cardinality(in_flight) AS counted"
     ),
     finish=finishes(_FINISH, "f.failures"),
-    count="SELECT failures FROM sign_in_failures WHERE user_id = %(user_id)s",
-    reset="UPDATE sign_in_failures SET failures = 0 WHERE user_id = %(user_id)s",
+    count="SELECT failures FROM sign_in_failures WHERE key = %(key)s",
+    reset="UPDATE sign_in_failures SET failures = 0 WHERE key = %(key)s",
 )
 
 

@@ -147,8 +147,16 @@ _V1 = (
     ),
 )
 
+#: The sign-in counter keyed by any key: a user's id, or an email's key (IN-4). Every sign-in
+#: is counted, an email that no account has included, so the counter loses its reference to
+#: ``users`` and ``user_id`` becomes ``key``; existing counts carry over unchanged.
+_V2 = (
+    "ALTER TABLE sign_in_failures DROP CONSTRAINT sign_in_failures_user_id_fkey",
+    "ALTER TABLE sign_in_failures RENAME COLUMN user_id TO key",
+)
+
 #: The steps, in order; step ``n`` (from 1) takes a database from version n-1 to n.
-MIGRATIONS: tuple[Sequence[str], ...] = (_V1,)
+MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2)
 LATEST_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = (

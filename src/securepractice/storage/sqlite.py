@@ -6,9 +6,10 @@ and gives each thread its own connection. Every unit of work starts with
 lock (up to ``busy_timeout``) instead of failing half way. A save is one
 ``UPDATE ... WHERE <key> AND version = ?``: it writes only over the version
 the change was computed from. Starting or finishing a sign-in attempt is one
-``INSERT ... ON CONFLICT ... DO UPDATE ... RETURNING`` on the user's one
-counter row, which holds the recorded failures and, as a JSON array, the
-start times of the attempts in flight (migration 4). No rule of the portal
+``INSERT ... ON CONFLICT ... DO UPDATE ... RETURNING`` on the one counter
+row of its key (a user's id or an email's key, migration 5), which holds the
+recorded failures and, as a JSON array, the start times of the attempts in
+flight (migration 4). No rule of the portal
 is in SQL: the core decides, the store remembers. The journal is WAL, and
 ``synchronous=FULL`` by default: a committed unit survives a power cut.
 The repositories are `securepractice.storage._sql`'s, shared with the
@@ -88,9 +89,9 @@ _DUPLICATES: Mapping[str, tuple[str, str]] = {
 
 #: Finish an attempt: take out one in flight that started at :started, if any.
 _FINISH = (
-    "INSERT INTO sign_in_failures (user_id, count, in_flight) VALUES (:user_id, {first}, '[]') "
-    "ON CONFLICT (user_id) DO UPDATE SET count = {then}, in_flight = coalesce(json_remove("
-    "in_flight, (SELECT '$[' || min(key) || ']' FROM json_each(sign_in_failures.in_flight) "
+    "INSERT INTO sign_in_failures (key, count, in_flight) VALUES (:key, {first}, '[]') "
+    "ON CONFLICT (key) DO UPDATE SET count = {then}, in_flight = coalesce(json_remove(in_flight, "
+    "(SELECT '$[' || min(json_each.key) || ']' FROM json_each(sign_in_failures.in_flight) "
     "WHERE value = :started)), in_flight) "
     "RETURNING count AS failures"
 )
@@ -103,16 +104,16 @@ _SQLITE = Dialect(
     columns=TEXT_COLUMNS,
     # Start an attempt: drop those in flight that started before :abandoned_before, add one.
     start=(
-        "INSERT INTO sign_in_failures (user_id, count, in_flight) "
-        "VALUES (:user_id, 0, json_array(:now)) "
-        "ON CONFLICT (user_id) DO UPDATE SET in_flight = json_insert("
+        "INSERT INTO sign_in_failures (key, count, in_flight) "
+        "VALUES (:key, 0, json_array(:now)) "
+        "ON CONFLICT (key) DO UPDATE SET in_flight = json_insert("
         "(SELECT json_group_array(value) FROM json_each(sign_in_failures.in_flight) "
         "WHERE value >= :abandoned_before), '$[#]', :now) "
         "RETURNING count + json_array_length(in_flight) AS counted"
     ),
     finish=finishes(_FINISH, "count"),
-    count="SELECT count AS failures FROM sign_in_failures WHERE user_id = :user_id",
-    reset="UPDATE sign_in_failures SET count = 0 WHERE user_id = :user_id",
+    count="SELECT count AS failures FROM sign_in_failures WHERE key = :key",
+    reset="UPDATE sign_in_failures SET count = 0 WHERE key = :key",
 )
 
 

@@ -17,7 +17,7 @@ over the version read (`~securepractice.errors.Conflict` when it moved,
 `~securepractice.errors.NotFound` when the record is missing), units of
 work that commit everything or nothing (ST-2), 50 threads racing for one
 link or one code (RS-5, VF-7), the send limit (VF-8), the exact sign-in
-counter with its attempts in flight (LK-4, LK-8, DP-5), the portal secret's
+counter with its attempts in flight, on any key (LK-4, LK-8, DP-5, IN-4), the portal secret's
 fingerprint (DP-2), and a failure injected at every operation. Rules are the
 core's: where a test needs a decision it asks the core, as a service does,
 and proves that the store keeps exactly what the core returned.
@@ -247,23 +247,23 @@ def _run_together(count: int, work: Callable[[], object]) -> list[object]:
     return results
 
 
-def _start(failures: SignInFailures, user_id: str, at: datetime) -> int:
+def _start(failures: SignInFailures, key: str, at: datetime) -> int:
     """Start an attempt at ``at``, as sign-in does: those older than `IN_FLIGHT` are abandoned."""
-    return failures.start(user_id, now=at, abandoned_before=at - IN_FLIGHT)
+    return failures.start(key, now=at, abandoned_before=at - IN_FLIGHT)
 
 
-def _attempt(storage: Storage, user_id: str, at: datetime, outcome: AttemptOutcome) -> int:
+def _attempt(storage: Storage, key: str, at: datetime, outcome: AttemptOutcome) -> int:
     """One whole attempt as sign-in makes it: start in one unit, finish in the next."""
     with storage.unit_of_work() as uow:
-        number = _start(uow.sign_in_failures, user_id, at)
+        number = _start(uow.sign_in_failures, key, at)
     with storage.unit_of_work() as uow:
-        uow.sign_in_failures.finish(user_id, started=at, outcome=outcome)
+        uow.sign_in_failures.finish(key, started=at, outcome=outcome)
     return number
 
 
 @attrs.define
 class _AttemptsModel:
-    """What `SignInFailures` keeps for one user, in plain Python, to check a store against."""
+    """What `SignInFailures` keeps for one key, in plain Python, to check a store against."""
 
     failures: int = 0
     in_flight: list[datetime] = attrs.Factory(list)
@@ -803,7 +803,7 @@ class StorageContract:
     def test_lk_2_reset_clears_the_recorded_failures(
         self, storage: Storage, user: User, other_user: User, now: datetime
     ) -> None:
-        """LK-2: reset clears the failures, not the attempts in flight; unknown users are refused.
+        """LK-2: reset clears the failures, not the attempts in flight, of its key alone.
 
         Attempts in flight still race for the password check (LK-4) after an unlock.
         """
@@ -820,10 +820,35 @@ class StorageContract:
             assert failures.count(other_user.id) == 1
             assert failures.count("u404") == 0
             assert _start(failures, user.id, now) == 2  # the attempt before the reset is in flight
-            with pytest.raises(NotFound):
-                _start(failures, "u404", now)
-            with pytest.raises(NotFound):
-                failures.finish("u404", started=now, outcome=WRONG)
+
+    def test_in_4_a_key_that_names_no_user_counts_like_a_user_s_id(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
+        """IN-4: an email's counter key counts as a user's id does, apart from every other key.
+
+        Sign-in counts an email that no account has under such a key, so that
+        it makes the same writes as a known one; the store never needs a user.
+        """
+        key, other = "email:" + "0f" * 32, "email:" + "e1" * 32
+        assert [_attempt(storage, key, now, WRONG) for _ in range(3)] == [1, 2, 3]
+        _attempt(storage, user.id, now, WRONG)
+        with storage.unit_of_work() as uow:
+            failures = uow.sign_in_failures
+            assert (failures.count(key), failures.count(user.id), failures.count(other)) == (
+                3,
+                1,
+                0,
+            )
+            assert _start(failures, key, now) == 4
+            assert failures.finish(key, started=now, outcome=NOT_COUNTED) == 3
+            assert failures.finish(other, started=now, outcome=WRONG) == 1  # no start: a new row
+            failures.reset(key)
+            assert (failures.count(key), failures.count(user.id), failures.count(other)) == (
+                0,
+                1,
+                1,
+            )
+            assert uow.users.get(key) is None
 
     @settings(suppress_health_check=_SHARED_BY_ADAPTERS, max_examples=40, deadline=None)
     @given(steps=_ATTEMPT_STEPS)
@@ -1449,29 +1474,34 @@ class StorageContract:
 
     # --- concurrency -------------------------------------------------------------------------
 
+    @pytest.mark.parametrize("whose", ["user", "email"])
     def test_lk_4_simultaneous_starts_return_distinct_numbers(
-        self, storage: Storage, user: User, now: datetime
+        self, storage: Storage, user: User, now: datetime, whose: str
     ) -> None:
-        """LK-4: 50 attempts started at once get 1..50; their 50 wrong finishes count exactly 50."""
+        """LK-4, IN-4: 50 attempts started at once get 1..50; 50 wrong finishes count exactly 50.
+
+        On a user's counter, and on an email's key (IN-4) whose row the first start makes.
+        """
+        key = user.id if whose == "user" else "email:" + "5a" * 32
 
         def start() -> int:
             with storage.unit_of_work() as uow:
-                return _start(uow.sign_in_failures, user.id, now)
+                return _start(uow.sign_in_failures, key, now)
 
         def finish() -> int:
             with storage.unit_of_work() as uow:
-                return uow.sign_in_failures.finish(user.id, started=now, outcome=WRONG)
+                return uow.sign_in_failures.finish(key, started=now, outcome=WRONG)
 
         everyone = list(range(1, RACERS + 1))
         started = _run_together(RACERS, start)
         assert sorted(n for n in started if isinstance(n, int)) == everyone
         with storage.unit_of_work() as uow:
-            assert uow.sign_in_failures.count(user.id) == 0
+            assert uow.sign_in_failures.count(key) == 0
         finished = _run_together(RACERS, finish)
         assert sorted(n for n in finished if isinstance(n, int)) == everyone
         with storage.unit_of_work() as uow:
-            assert uow.sign_in_failures.count(user.id) == RACERS
-            assert _start(uow.sign_in_failures, user.id, now) == RACERS + 1  # none left in flight
+            assert uow.sign_in_failures.count(key) == RACERS
+            assert _start(uow.sign_in_failures, key, now) == RACERS + 1  # none left in flight
 
     def test_lk_4_simultaneous_wrong_attempts_all_count(
         self, storage: Storage, user: User, now: datetime
