@@ -121,6 +121,7 @@ def test_rg_2_phones_can_be_corrected_until_verified(flows: Flows) -> None:
 
 
 def test_rg_3_terms_are_recorded_with_version_and_time(flows: Flows) -> None:
+    """RG-3: only the current Terms of Use are accepted, kept with their version and time."""
     user, token = _invited(flows, two_step_enabled=False)
     flows.accounts.add_phones(token, cell=CELL)
     with pytest.raises(InvalidInput) as outdated:
