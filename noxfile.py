@@ -68,8 +68,13 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run every benchmark in benchmarks/ and print its figures."""
-    session.install("-e", ".", *_group("bench"))
+    """Run every benchmark in benchmarks/ and print its figures.
+
+    bench_storage.py compares the PostgreSQL store with raw psycopg on a
+    throwaway server of its own (`securepractice.testing.postgres`, started
+    durable: fsync on), so the session installs the postgres extra.
+    """
+    session.install("-e", ".[postgres]", *_group("bench"))
     for script in sorted(Path("benchmarks").glob("bench_*.py")):
         session.log(f"--- {script.name}")
         session.run("python", str(script), *session.posargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 
 def timed(action: Callable[[], object], count: int) -> list[float]:
@@ -63,3 +63,55 @@ def paired_rates(
             rates.append(calls / (time.perf_counter() - start))
     ratios = [x / y for x, y in zip(rates_a, rates_b, strict=True)]
     return statistics.median(rates_a), statistics.median(rates_b), statistics.median(ratios)
+
+
+def together(works: Sequence[Callable[[], object]]) -> float:
+    """Run each of ``works`` in a thread of its own, all released at once; return the seconds.
+
+    The time runs from the release until the last one ends, so starting the
+    threads is not counted. An exception in any of them is raised here.
+    """
+    barrier = threading.Barrier(len(works) + 1)
+    errors: list[BaseException] = []
+
+    def run(work: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            work()
+        except BaseException as error:
+            errors.append(error)
+            raise
+
+    pool = [threading.Thread(target=run, args=(work,)) for work in works]
+    for thread in pool:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+def interleaved(runs: Mapping[str, Callable[[], float]], *, rounds: int) -> dict[str, list[float]]:
+    """Call each of ``runs`` once a round; return each one's results, in round order.
+
+    Each run times itself and returns its rate, so that it can leave its own
+    setup (a fresh subject) out. Each round starts one further along the
+    list, so that a drift of the machine's speed, and going first, touch
+    every run alike; compare runs round by round with `median_ratio`.
+    """
+    names = list(runs)
+    results: dict[str, list[float]] = {name: [] for name in names}
+    for turn in range(rounds):
+        shift = turn % len(names)
+        for name in names[shift:] + names[:shift]:
+            results[name].append(runs[name]())
+    return results
+
+
+def median_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    """Return the median of the round-by-round ratios ``a[i] / b[i]``."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))

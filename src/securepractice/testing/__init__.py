@@ -9,6 +9,8 @@ signed-in users into a store in one call each.
 `securepractice.testing.contract` holds the storage contract suite (it needs
 pytest and hypothesis): subclass its `StorageContract` to prove that a store
 of your own keeps every promise of `securepractice.storage.ports`.
+`securepractice.testing.postgres` starts a throwaway PostgreSQL server (a
+unix socket in a temporary folder) for tests of a portal on PostgreSQL.
 """
 
 from __future__ import annotations
