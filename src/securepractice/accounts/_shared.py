@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from string import Template
 from typing import TypeVar
 
 from securepractice.dependencies import Dependencies
@@ -36,6 +37,7 @@ __all__ = [
     "audit",
     "deliver_code",
     "deliver_or_record",
+    "duration_words",
     "end_sessions",
     "enter_code",
     "new_id",
@@ -177,21 +179,43 @@ def enter_code(
     return result
 
 
-def deliver_code(
-    deps: Dependencies, user: User, issued: codes.CodeIssued, *, sms: str, voice: str
-) -> None:
-    """Send a code after commit by its challenge's method, as ``sms`` or ``voice`` text.
+def duration_words(span: timedelta) -> str:
+    """Say a lifetime as an email or text message does: "14 days", "1 hour", "10 minutes"."""
+    seconds = int(span.total_seconds())
+    for name, size in (("day", 86_400), ("hour", 3_600)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {name}{'s' if count != 1 else ''}"
+    minutes = max(-(-seconds // 60), 1)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
-    A failed delivery voids the code in a unit of its own, is audited, and
-    reaches the caller as `DeliveryFailed` (VF-10).
+
+def deliver_code(
+    deps: Dependencies, user: User, issued: codes.CodeIssued, *, sms: Template, voice: Template
+) -> None:
+    """Send a code after commit by its challenge's method, as the ``sms`` or ``voice`` text.
+
+    The templates are filled in with ``$code`` (``$spoken``: digit by digit,
+    for a call), ``$lifetime`` and ``$portal``. A failed delivery voids the
+    code in a unit of its own, is audited, and reaches the caller as
+    `DeliveryFailed` (VF-10).
     """
     sent = issued.challenge
+    code = issued.code.reveal()
+    words = {
+        "code": code,
+        "spoken": ", ".join(code),
+        "lifetime": duration_words(deps.settings.verification.code_lifetime),
+        "portal": deps.portal_name,
+    }
 
     def send() -> None:
         if sent.method is DeliveryMethod.SMS:
-            deps.messaging.sms.send_sms(SmsMessage(to=sent.destination, text=sms))
+            text = sms.substitute(words)
+            deps.messaging.sms.send_sms(SmsMessage(to=sent.destination, text=text))
         else:
-            deps.messaging.voice.place_call(VoiceMessage(to=sent.destination, text=voice))
+            script = voice.substitute(words)
+            deps.messaging.voice.place_call(VoiceMessage(to=sent.destination, text=script))
 
     def void(failure: DeliveryFailed) -> None:
         now = deps.now()

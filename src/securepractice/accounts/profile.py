@@ -25,6 +25,7 @@ import hmac
 import zoneinfo
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from string import Template
 from typing import Any
 
 import attrs
@@ -40,7 +41,7 @@ from securepractice.accounts._shared import (
     supersede_links,
 )
 from securepractice.accounts.signin import lock_if_due, signed_in
-from securepractice.accounts.verification import cancel_open_verification, duration_words
+from securepractice.accounts.verification import cancel_open_verification
 from securepractice.dependencies import Dependencies, Service
 from securepractice.errors import (
     AlreadyExists,
@@ -109,6 +110,11 @@ MAX_SPECIALTY_LENGTH = 100
 _MAX_TIME_ZONE_LENGTH = 64
 #: Names `zoneinfo.available_timezones` may list that are not a place's zone.
 _NOT_A_PLACE = frozenset({"Factory", "localtime", "posixrules"})
+#: The text and the call script of a new number's code; `deliver_code` fills them in.
+_SMS = Template(
+    "$code is your code to confirm this phone number for $portal. It expires in $lifetime."
+)
+_VOICE = Template("Your code to confirm this phone number for $portal is $spoken. Again: $spoken.")
 
 #: The violation a change of password reports when the current password is wrong (PW-6).
 CURRENT_PASSWORD_WRONG = Violation(
@@ -662,18 +668,7 @@ def _audit_send(uow: UnitOfWork, user: User, challenge: Challenge, now: datetime
 
 def _send_code(deps: Dependencies, user: User, issued: CodeIssued) -> None:
     """Send the code by SMS or voice after commit; a failed delivery voids it (VF-10)."""
-    code = issued.code.reveal()
-    lifetime = duration_words(deps.settings.verification.code_lifetime)
-    portal = deps.portal_name
-    spoken = ", ".join(code)
-    deliver_code(
-        deps,
-        user,
-        issued,
-        sms=f"{code} is your code to confirm this phone number for {portal}. "
-        f"It expires in {lifetime}.",
-        voice=f"Your code to confirm this phone number for {portal} is {spoken}. Again: {spoken}.",
-    )
+    deliver_code(deps, user, issued, sms=_SMS, voice=_VOICE)
 
 
 # The current password, checked as a sign-in attempt (PW-6, PF-4, LK-1, LK-4).

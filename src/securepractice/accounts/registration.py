@@ -24,6 +24,7 @@ import attrs
 from securepractice.accounts._shared import (
     audit,
     deliver_or_record,
+    duration_words,
     new_id,
     send_email,
     supersede_links,
@@ -31,7 +32,6 @@ from securepractice.accounts._shared import (
 from securepractice.accounts.verification import (
     LinkStep,
     cancel_open_verification,
-    duration_words,
     link_unit,
     link_verified,
     out_of_order,

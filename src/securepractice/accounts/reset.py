@@ -19,6 +19,7 @@ import attrs
 
 from securepractice.accounts._shared import (
     audit,
+    duration_words,
     end_sessions,
     send_email,
     supersede_links,
@@ -26,7 +27,6 @@ from securepractice.accounts._shared import (
 from securepractice.accounts.verification import (
     LinkStep,
     cancel_open_verification,
-    duration_words,
     link_unit,
     out_of_order,
     record_delivery_failure,

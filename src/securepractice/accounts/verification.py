@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
+from string import Template
 
 import attrs
 
@@ -53,7 +54,6 @@ __all__ = [
     "cancel_open_verification",
     "change_delivery_method",
     "delivery_options",
-    "duration_words",
     "link_unit",
     "link_verified",
     "out_of_order",
@@ -64,6 +64,13 @@ __all__ = [
     "verification_due",
     "verify_code",
 ]
+
+#: The text and the call script of a verification code; `deliver_code` fills them in.
+_SMS = Template("Your $portal verification code is $code. It expires in $lifetime.")
+_VOICE = Template(
+    "Hello. Your $portal verification code is $spoken. "
+    "Again, your code is $spoken. It expires in $lifetime."
+)
 
 #: The message of a step done out of order (RG-2): nothing was changed.
 OUT_OF_ORDER_MESSAGE = "This step is not the next one: go back to the page the link opens."
@@ -81,17 +88,6 @@ _REFUSED_ACTIONS = {
 def out_of_order() -> InvalidState:
     """Return the error of a step done out of order (RG-2): ``flow.out_of_order``."""
     return InvalidState(OUT_OF_ORDER_MESSAGE, code="flow.out_of_order")
-
-
-def duration_words(span: timedelta) -> str:
-    """Say a lifetime as an email or text message does: "14 days", "1 hour", "10 minutes"."""
-    seconds = int(span.total_seconds())
-    for name, size in (("day", 86_400), ("hour", 3_600)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {name}{'s' if count != 1 else ''}"
-    minutes = max(-(-seconds // 60), 1)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def cancel_open_verification(uow: UnitOfWork, user_id: str, purpose: Purpose) -> None:
@@ -394,15 +390,4 @@ def _send(
 
 def _deliver(deps: Dependencies, user: User, issued: codes.CodeIssued) -> None:
     """Send the code as a text or a call, in the portal's words."""
-    code = issued.code.reveal()
-    lifetime = duration_words(deps.settings.verification.code_lifetime)
-    name = deps.portal_name
-    spoken = ", ".join(code)
-    deliver_code(
-        deps,
-        user,
-        issued,
-        sms=f"Your {name} verification code is {code}. It expires in {lifetime}.",
-        voice=f"Hello. Your {name} verification code is {spoken}. "
-        f"Again, your code is {spoken}. It expires in {lifetime}.",
-    )
+    deliver_code(deps, user, issued, sms=_SMS, voice=_VOICE)
