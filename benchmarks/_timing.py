@@ -1,11 +1,41 @@
-"""Timing helpers shared by the benchmark scripts: medians, rates and threads."""
+"""Timing helpers shared by the benchmark scripts: medians, rates, threads and the quick mode."""
 
 from __future__ import annotations
 
+import os
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: Set to 1 (or pass ``--quick``) for a quick run while developing: fewer samples, noisy figures.
+QUICK_VARIABLE = "BENCH_QUICK"
+
+
+def quick() -> bool:
+    """Whether this is a quick run (``--quick`` or ``BENCH_QUICK=1``): figures not for the table."""
+    return "--quick" in sys.argv[1:] or os.environ.get(QUICK_VARIABLE, "0") not in ("", "0")
+
+
+def scaled(full: int, quick_count: int) -> int:
+    """Return ``full`` in a full run and ``quick_count`` in a quick one."""
+    return quick_count if quick() else full
+
+
+def mode_line() -> str:
+    """Say which mode the run is in, for the first line a script prints."""
+    return "QUICK run: few samples, for development only" if quick() else "full run"
+
+
+def clocked(action: Callable[[], T]) -> tuple[float, T]:
+    """Run ``action`` once; return its wall time in milliseconds and its result."""
+    start = time.perf_counter()
+    result = action()
+    return (time.perf_counter() - start) * 1000, result
 
 
 def timed(action: Callable[[], object], count: int) -> list[float]:

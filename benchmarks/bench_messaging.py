@@ -11,12 +11,12 @@ import socketserver
 import threading
 import time
 
-from _timing import in_threads
+from _timing import in_threads, mode_line, scaled
 
 from securepractice.messaging import EmailMessage, Outbox, SmsMessage, SmtpEmailSender
 
-SMTP_MESSAGES = 300
-OUTBOX_MESSAGES = 100_000
+SMTP_MESSAGES = scaled(300, 50)
+OUTBOX_MESSAGES = scaled(100_000, 10_000)
 THREADS = 8
 
 
@@ -99,6 +99,7 @@ def bench_last_code() -> float:
 
 
 def main() -> None:
+    print(f"messaging; {mode_line()}")
     smtp = bench_smtp()
     print(f"smtp plain loopback, one connection per message: {smtp * 1e3:.3f} ms/message")
     single = bench_outbox(1)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import argon2
 from _portal import sqlite_context
+from _timing import mode_line, scaled
 
 from securepractice import (
     HashParameters,
@@ -32,7 +33,11 @@ from securepractice.secret import Secret
 from securepractice.testing import World
 
 FIRST = "Sunshine-2026"
-CHANGES = 4
+CHANGES = scaled(4, 2)
+VERIFIES = scaled(10, 3)
+UPDATES = scaled(200, 50)
+#: How long the other writer runs alone, in seconds.
+ALONE = scaled(20, 5) / 10
 
 
 def setup(folder: Path) -> tuple[Accounts, Dependencies, str]:
@@ -74,7 +79,7 @@ def main() -> None:
     )
     stored = bare.hash(FIRST)
     verify_samples = []
-    for _ in range(10):
+    for _ in range(VERIFIES):
         start = time.perf_counter()
         bare.verify(stored, FIRST)
         verify_samples.append((time.perf_counter() - start) * 1000)
@@ -95,7 +100,7 @@ def main() -> None:
             assert result.session_token is not None
             token, current = result.session_token, new
 
-        alone = writer_alone(context, other, 2.0)
+        alone = writer_alone(context, other, ALONE)
 
         def timed_changes(count: int, label: str) -> list[float]:
             nonlocal token, current
@@ -123,13 +128,14 @@ def main() -> None:
         writer.join()
 
         update_ms = []
-        for n in range(200):
+        for n in range(UPDATES):
             start = time.perf_counter()
             profile.update_profile(token, first_name=f"Robin {n}")
             update_ms.append((time.perf_counter() - start) * 1000)
         context.storage.close()
 
     change = statistics.median(change_ms)
+    print(f"change of password on SQLite; {mode_line()}")
     print(f"default parameters: bare argon2 verify {verify:.1f} ms")
     # One verify of the current password, one per remembered hash, one hash of the new one.
     operations = 1 + context.settings.password.history + 1
@@ -148,7 +154,7 @@ def main() -> None:
         f" max {max(busy):.2f} ms over {len(busy)} units"
         f" (max / one verify {max(busy) / verify:.2f})"
     )
-    print(f"update_profile: median {statistics.median(update_ms):.2f} ms over 200")
+    print(f"update_profile: median {statistics.median(update_ms):.2f} ms over {UPDATES}")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,7 @@ such raw transactions.
   with ``durable=True``, i.e. PostgreSQL's own defaults ``fsync=on`` and
   ``synchronous_commit=on``, reached on its unix socket; every connection,
   the store's and the raw ones, at READ COMMITTED with the store's session
-  settings. Raw autocommit (one statement, no transaction block) is shown
-  for information.
+  settings.
 * **SQLite**: one file in WAL mode at ``synchronous=FULL``; the raw
   baseline runs ``BEGIN IMMEDIATE``, the ``UPDATE ... RETURNING`` and
   ``COMMIT``, as the store's units do.
@@ -26,6 +25,17 @@ new user row, or a new raw counter row); every series is checked: N counts
 return the N distinct numbers 1..N, and N failed sign-ins leave exactly N
 recorded failures. Rates are medians over rounds that alternate store and
 raw; ratios are taken round by round.
+
+Shown beside, for information: raw autocommit on PostgreSQL (one
+statement, no transaction block), and on both "store's SQL", the store's
+own start statement (its counter row keeps the
+attempts in flight, DP-5) run through the raw driver, so that the gap to
+raw splits into the cost of that SQL and the adapter's Python.
+
+Every row is measured twice: with the SQLite file and PostgreSQL's data
+folder on disk, and on a RAM disk (a tmpfs), where a commit's fsync costs
+next to nothing and the adapter's own CPU work is no longer hidden behind
+it. Without a RAM disk the second set is skipped, and the script says so.
 """
 
 from __future__ import annotations
@@ -39,8 +49,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack, closing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -50,22 +60,24 @@ from pathlib import Path
 from typing import Protocol
 
 import psycopg
-from _timing import interleaved, median_ratio, together
+from _timing import interleaved, median_ratio, mode_line, scaled, together
 
 from securepractice.records import AttemptOutcome, Practice, User
 from securepractice.storage.ports import Storage
+from securepractice.storage.postgres import _POSTGRES as PG_DIALECT
 from securepractice.storage.postgres import PostgresStorage
+from securepractice.storage.sqlite import _SQLITE as SQLITE_DIALECT
 from securepractice.storage.sqlite import SQLiteStorage
 from securepractice.testing.postgres import PostgresServer, PostgresUnavailable
 
 NOW = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
 #: Older than every attempt of the run: no attempt in flight is dropped as abandoned.
 LONG_AGO = NOW - timedelta(days=1)
-ROUNDS = 7
+ROUNDS = scaled(7, 3)
 WORKERS = 8
 #: Counts per round, and failed sign-ins (two units each) per round.
-COUNTS = 256
-SIGN_INS = 128
+COUNTS = scaled(256, 128)
+SIGN_INS = scaled(128, 64)
 #: Counts on one account, shared among the threads or processes; then a fresh account. The
 #: store keeps the start of each attempt in flight, which a series of starts never finishes;
 #: this bounds that list (a real sign-in finishes its attempt, so it stays at a few).
@@ -123,6 +135,13 @@ PG_FINISH = (
     b"UPDATE bench_counters SET n = n - 1, failures = failures + 1 WHERE id = %s RETURNING failures"
 )
 SQLITE_COUNT = PG_COUNT.decode().replace("%s", "?")
+#: The SQLite store's own start statement, and the times it takes, as the store passes them.
+#: The stores' own start statements (the counter row and its attempts in flight), and the
+#: times they take: a raw count that runs them on the store's counter table is `STORE_SQL`.
+PG_STORE_START = PG_DIALECT.start.encode()
+SQLITE_STORE_START = SQLITE_DIALECT.start
+START_TIMES = {"now": NOW, "abandoned_before": LONG_AGO}
+STORE_SQL = "raw count, store's SQL"
 SQLITE_START = PG_START.decode().replace("%s", "?")
 SQLITE_FINISH = PG_FINISH.decode().replace("%s", "?")
 
@@ -152,7 +171,11 @@ def _text(row: tuple[object, ...] | None) -> str:
 
 
 def pg_counting(dsn: str, store: PostgresStorage) -> Counting:
-    """Return the store's ways and raw psycopg's: a transaction per count, and autocommit."""
+    """Return the store's ways and raw psycopg's: a transaction per count, and autocommit.
+
+    "raw count, store's SQL" runs the store's own start statement through
+    raw psycopg, as in `sqlite_counting`.
+    """
     tx = pg_connect(dsn)
     auto = pg_connect(dsn, autocommit=True)
 
@@ -163,6 +186,11 @@ def pg_counting(dsn: str, store: PostgresStorage) -> Counting:
 
     def count_autocommit(subject: str) -> int:
         return _one(auto.execute(PG_COUNT, (subject,)).fetchone())
+
+    def store_sql(subject: str) -> int:
+        n = _one(tx.execute(PG_STORE_START, {"key": subject, **START_TIMES}).fetchone())
+        tx.commit()
+        return n
 
     def sign_in(subject: str) -> int:
         tx.execute(PG_START, (subject,)).fetchone()
@@ -176,6 +204,7 @@ def pg_counting(dsn: str, store: PostgresStorage) -> Counting:
         "raw count": count,
         "raw count, autocommit": count_autocommit,
         "raw sign-in": sign_in,
+        STORE_SQL: store_sql,
     }
     return Counting(ops, [tx.close, auto.close])
 
@@ -189,13 +218,23 @@ def sqlite_connect(path: Path) -> sqlite3.Connection:
 
 
 def sqlite_counting(path: Path, store: SQLiteStorage) -> Counting:
-    """Return the store's ways and raw sqlite3's: ``BEGIN IMMEDIATE``, a statement, ``COMMIT``."""
+    """Return the store's ways and raw sqlite3's: ``BEGIN IMMEDIATE``, a statement, ``COMMIT``.
+
+    Beside the plain raw count, "raw count, store's SQL" runs the store's own
+    start statement (the counter row and its JSON array of attempts in
+    flight) through raw sqlite3, for information: the store against it is
+    the adapter's Python alone, raw against it the cost of the store's SQL.
+    """
     connection = sqlite_connect(path)
 
-    def transaction(sql: str, subject: str) -> int:
+    def transaction(sql: str, subject: str | Mapping[str, str]) -> int:
         connection.execute("BEGIN IMMEDIATE")
         try:
-            n = _one(connection.execute(sql, (subject,)).fetchone())
+            n = _one(
+                connection.execute(
+                    sql, (subject,) if isinstance(subject, str) else subject
+                ).fetchone()
+            )
         except BaseException:
             connection.execute("ROLLBACK")
             raise
@@ -206,10 +245,17 @@ def sqlite_counting(path: Path, store: SQLiteStorage) -> Counting:
         transaction(SQLITE_START, subject)
         return transaction(SQLITE_FINISH, subject)
 
+    def store_sql(subject: str) -> int:
+        times = {
+            name: moment.isoformat("T", "microseconds") for name, moment in START_TIMES.items()
+        }
+        return transaction(SQLITE_STORE_START, {"key": subject, **times})
+
     ops: dict[str, Count] = {
         **store_ops(store),
         "raw count": partial(transaction, SQLITE_COUNT),
         "raw sign-in": sign_in,
+        STORE_SQL: store_sql,
     }
     return Counting(ops, [connection.close])
 
@@ -229,6 +275,11 @@ class Raw(Protocol):
         ...
 
 
+def on_store_table(kind: str) -> bool:
+    """Whether ``kind`` counts in the store's tables (a user's counter), not in the raw one."""
+    return kind.startswith("store") or kind == STORE_SQL
+
+
 @dataclass
 class Subjects:
     """Fresh accounts for each series, on both sides, and the check of what a series left."""
@@ -244,7 +295,7 @@ class Subjects:
     def new(self, kind: str) -> str:
         """Return the id of a new account that ``kind`` counts on."""
         subject = f"u{next(self._ids)}"
-        if kind.startswith("store"):
+        if on_store_table(kind):
             user = User(
                 id=subject, practice_id="bench", email=f"{subject}@example.com", created_at=NOW
             )
@@ -258,7 +309,7 @@ class Subjects:
         """Fail unless the series counted exactly: N distinct numbers 1..N, and N at the end."""
         made = len(values)
         assert sorted(values) == list(range(1, made + 1)), f"{kind}: counts not exact"
-        if kind.startswith("store"):
+        if on_store_table(kind):
             with self.store.unit_of_work() as uow:
                 recorded = uow.sign_in_failures.count(subject)
             assert recorded == (made if kind.endswith("sign-in") else 0), f"{kind}: {recorded}"
@@ -395,17 +446,22 @@ SIGN_IN_KINDS = ("store sign-in", "raw sign-in")
 def compare(title: str, measure: Rate, kinds: Sequence[str], total: int) -> None:
     """Measure ``kinds`` (store first, raw second, then others) in alternating rounds; print a row.
 
-    The row has the median rate of each, and the median and range of the
-    round-by-round ratio store/raw.
+    The row has the median rate of each, the median and range of the
+    round-by-round ratio store/raw, and for each other kind the median
+    ratio store/that kind.
     """
-    measure(kinds[0], PER_ACCOUNT)  # warm up: pools filled, statements prepared
-    measure(kinds[1], PER_ACCOUNT)
+    for kind in kinds:  # warm up: pools filled, statements prepared
+        measure(kind, PER_ACCOUNT)
     rates = interleaved({kind: partial(measure, kind, total) for kind in kinds}, rounds=ROUNDS)
     store, raw = rates[kinds[0]], rates[kinds[1]]
     ratios = [s / r for s, r in zip(store, raw, strict=True)]
     ratio = median_ratio(store, raw)
-    cells = [f"{statistics.median(rates[kind]):>7,.0f}/s" for kind in kinds]
-    cells.insert(2, f"{ratio:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+    cells = [f"{statistics.median(rates[kind]):>7,.0f}/s" for kind in kinds[:2]]
+    cells.append(f"{ratio:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+    cells += [
+        f"{statistics.median(rates[kind]):>7,.0f}/s ({median_ratio(store, rates[kind]):.2f}x)"
+        for kind in kinds[2:]
+    ]
     flag = "" if ratio >= TARGET else f"  below {TARGET}x"
     print(f"  {title:<22} {'  '.join(cells)}{flag}")
 
@@ -414,7 +470,9 @@ def report(
     name: str, *, subjects: Subjects, threads: Sequence[Counting], pool: Pool, counts: Sequence[str]
 ) -> None:
     """Print the count and sign-in rows of one backend at 1 thread, 8 threads and 8 processes."""
-    others = "".join(f"  {kind.removeprefix('raw count, '):>9}" for kind in counts[2:])
+    others = "".join(
+        f"  {kind.removeprefix('raw count, ') + ' (store/it)':>17}" for kind in counts[2:]
+    )
     print(f"  {'':<22} {'store':>9}  {'raw':>9}  {'store/raw (range)':<17}{others}")
     for label, series in (
         ("1 thread", partial(in_threads, threads[:1])),
@@ -445,7 +503,7 @@ def postgres(stack: ExitStack, dsn: str, pool: Pool) -> None:
     threads = [pg_counting(dsn, store) for _ in range(WORKERS)]
     for counting in threads:
         stack.callback(counting.close)
-    kinds = ("store count", "raw count", "raw count, autocommit")
+    kinds = ("store count", "raw count", STORE_SQL, "raw count, autocommit")
     subjects = Subjects(store, PgRaw(admin))
     report("postgres", subjects=subjects, threads=threads, pool=pool, counts=kinds)
 
@@ -461,20 +519,58 @@ def sqlite(stack: ExitStack, path: Path, pool: Pool) -> None:
     admin = sqlite_connect(path)
     stack.callback(admin.close)
     subjects = Subjects(store, SqliteRaw(admin))
-    report(
-        "sqlite", subjects=subjects, threads=threads, pool=pool, counts=("store count", "raw count")
-    )
+    kinds = ("store count", "raw count", STORE_SQL)
+    report("sqlite", subjects=subjects, threads=threads, pool=pool, counts=kinds)
 
 
-def main() -> None:
-    """Start the server, make both databases, and print every row."""
-    print(
-        f"{COUNTS} counts or {SIGN_INS} failed sign-ins a round, {PER_ACCOUNT} on each account; "
-        f"median rates of {ROUNDS} rounds; store/raw: median (range) of the rounds' ratios; "
-        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
-    )
-    with tempfile.TemporaryDirectory() as name, ExitStack() as stack:
+#: Where a RAM disk is looked for: tmpfs folders every process may write to. The benchmark
+#: makes a private folder of its own inside (`tempfile.TemporaryDirectory`).
+RAM_DISKS = (Path("/dev/shm"), Path("/run/shm"))  # noqa: S108
+
+
+def file_system(path: Path) -> str:
+    """Return the type of the file system ``path`` is on ("ext4", "tmpfs"), or "unknown"."""
+    mounts = Path("/proc/mounts")
+    if not mounts.is_file():
+        return "unknown"
+    best, kind = "", "unknown"
+    resolved = str(path.resolve())
+    for line in mounts.read_text().splitlines():
+        _, point, fs_type, *_ = line.split()
+        inside = resolved == point or resolved.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fs_type
+    return kind
+
+
+def ram_disk() -> Path | None:
+    """Return a writable tmpfs folder, or None when there is none."""
+    for folder in RAM_DISKS:
+        if folder.is_dir() and os.access(folder, os.W_OK) and file_system(folder) == "tmpfs":
+            return folder
+    return None
+
+
+@contextmanager
+def temporary_files_in(folder: Path | None) -> Iterator[None]:
+    """Make temporary folders (the database's, the server's) inside ``folder``; None: the default.
+
+    `PostgresServer` makes its data folder with `tempfile.mkdtemp`, which
+    honours ``tempfile.tempdir``.
+    """
+    before = tempfile.tempdir
+    tempfile.tempdir = None if folder is None else str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before
+
+
+def measure_in(place: str, folder: Path | None) -> None:
+    """Make both databases in ``folder`` (None: the system's temporary folder); print every row."""
+    with temporary_files_in(folder), tempfile.TemporaryDirectory() as name, ExitStack() as stack:
         path = Path(name) / "portal.db"
+        print(f"=== {place}: {tempfile.gettempdir()} ({file_system(Path(name))})")
         SQLiteStorage(path).close()  # made and migrated before the processes open it
         with closing(sqlite_connect(path)) as setup:
             setup.execute(RAW_TABLE)
@@ -491,6 +587,24 @@ def main() -> None:
         if dsn is not None:
             postgres(stack, dsn, pool)
         sqlite(stack, path, pool)
+
+
+def main() -> None:
+    """Print every row on disk, then on a RAM disk."""
+    print(
+        f"{COUNTS} counts or {SIGN_INS} failed sign-ins a round, {PER_ACCOUNT} on each account; "
+        f"median rates of {ROUNDS} rounds; store/raw: median (range) of the rounds' ratios; "
+        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; {mode_line()}"
+    )
+    measure_in("on disk", None)
+    memory = ram_disk()
+    if memory is None:
+        print(
+            "=== RAM disk: skipped, no writable tmpfs found "
+            f"(looked for {', '.join(map(str, RAM_DISKS))}); the figures above include fsync"
+        )
+    else:
+        measure_in("RAM disk", memory)
 
 
 if __name__ == "__main__":

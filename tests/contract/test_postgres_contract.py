@@ -161,6 +161,39 @@ def test_in_4_version_1_counters_carry_over_and_any_key_is_taken(postgres_dsn: s
     assert references == (0,)
 
 
+def test_in_4_version_2_links_carry_over_and_any_key_is_taken(postgres_dsn: str) -> None:
+    """ST-3, IN-4: step 3 keeps every link as it was; the user reference goes.
+
+    "Forgot password" keeps a link for an email that no account has under its key.
+    """
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        assert postgres_schema.migrate(connection, target=2) == 2
+    store = PostgresStorage(postgres_dsn)
+    key = "email:" + "ab" * 32
+    link = LinkToken(
+        id="l1",
+        token_hash=b"\xaa",
+        user_id=key,
+        purpose=TokenPurpose.PASSWORD_RESET,
+        created_at=NOW,
+        expires_at=NOW + timedelta(hours=1),
+    )
+    try:
+        with store.unit_of_work() as uow:
+            uow.link_tokens.add(link)
+        with store.unit_of_work() as uow:
+            assert uow.link_tokens.list_for_user(key, TokenPurpose.PASSWORD_RESET) == [link]
+    finally:
+        store.close()
+    assert _applied(postgres_dsn) == list(range(1, postgres_schema.LATEST_VERSION + 1))
+    with psycopg.connect(postgres_dsn) as connection:
+        references = connection.execute(
+            "SELECT count(*) FROM pg_constraint "
+            "WHERE conrelid = 'link_tokens'::regclass AND contype = 'f'"
+        ).fetchone()
+    assert references == (0,)
+
+
 def test_st_3_a_newer_schema_is_refused(postgres_dsn: str) -> None:
     """ST-3: a database migrated by a newer securepractice is not opened by this one."""
     PostgresStorage(postgres_dsn).close()

@@ -134,7 +134,7 @@ def test_pw_7_repr_shows_parameters_not_secrets(hasher: PasswordHasher) -> None:
 def test_dummy_verify_costs_a_verification_and_learns_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """LK-5: the dummy hash is made once, with the same parameters as real ones."""
+    """LK-5: every dummy verification runs on one hash, with the parameters of real ones."""
     calls: list[str] = []
     hasher = PasswordHasher(CHEAP_HASHING)
     real_verify = argon2.PasswordHasher.verify

@@ -116,7 +116,7 @@ def test_each_thread_has_its_own_connection(store: SQLiteStorage) -> None:
 
 def test_new_database_is_at_the_latest_schema_version(store: SQLiteStorage) -> None:
     """ST-3: the schema is versioned with PRAGMA user_version."""
-    assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION == 5
+    assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION == 6
 
 
 def test_older_database_migrates_forward_and_keeps_its_data(path: Path, now: datetime) -> None:
@@ -358,6 +358,38 @@ def test_in_4_version_4_counters_carry_over_and_any_key_is_taken(path: Path, now
             assert failures.finish(key, started=now, outcome=AttemptOutcome.WRONG) == 1
         rows = connection.execute("SELECT key, count FROM sign_in_failures ORDER BY key")
         assert [tuple(row) for row in rows] == [(key, 1), ("u1", 4)]
+    finally:
+        store.close()
+
+
+def test_in_4_version_5_links_carry_over_and_any_key_is_taken(path: Path) -> None:
+    """ST-3, IN-4: migration 6 keeps every link as it was, and the user reference goes.
+
+    "Forgot password" keeps a link for an email that no account has under its key.
+    """
+    _old_database(
+        path,
+        5,
+        "INSERT INTO link_tokens (id, token_hash, user_id, purpose, created_at, expires_at, "
+        "used_at, superseded, version) VALUES ('l1', X'aa', 'u1', 'password_reset', "
+        "'2026-01-05T09:00:00.000000+00:00', '2026-01-05T10:00:00.000000+00:00', NULL, 1, 3);",
+    )
+    store = SQLiteStorage(path)
+    key = "email:" + "ab" * 32
+    try:
+        connection = store.connection()
+        assert migrations.schema_version(connection) == migrations.LATEST_VERSION
+        assert connection.execute("PRAGMA foreign_key_list(link_tokens)").fetchall() == []
+        with store.unit_of_work() as uow:
+            (old,) = uow.link_tokens.list_for_user("u1", TokenPurpose.PASSWORD_RESET)
+            assert (old.id, old.token_hash, old.superseded, old.version) == ("l1", b"\xaa", True, 3)
+            assert old.expires_at == datetime(2026, 1, 5, 10, tzinfo=timezone.utc)
+            unsent = attrs.evolve(old, id="l2", token_hash=b"\xbb", user_id=key, version=0)
+            uow.link_tokens.add(unsent)
+        with store.unit_of_work() as uow:
+            assert uow.link_tokens.list_for_user(key, TokenPurpose.PASSWORD_RESET) == [unsent]
+        indexes = connection.execute("PRAGMA index_list(link_tokens)").fetchall()
+        assert "link_tokens_by_user" in {row["name"] for row in indexes}
     finally:
         store.close()
 

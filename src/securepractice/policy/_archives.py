@@ -241,6 +241,8 @@ def _escapes(name: str) -> bool:
 
 def _overlapping(entries: list[zipfile.ZipInfo], directory_start: int) -> bool:
     """Whether two entries' data overlap, or run into the directory (a zip-bomb trick)."""
+    if not entries:
+        return False
     ordered = sorted(entries, key=lambda e: e.header_offset)
     ends = [e.header_offset + _LOCAL_HEADER_BYTES + e.compress_size for e in ordered]
     starts = [e.header_offset for e in ordered[1:]] + [directory_start]

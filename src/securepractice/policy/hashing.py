@@ -8,6 +8,7 @@ the bound wait their turn instead of exhausting memory.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import threading
@@ -33,6 +34,26 @@ def _is_argon2(stored: object) -> bool:
     return isinstance(stored, str) and stored.startswith("$argon2")
 
 
+def _unmatchable_hash(parameters: HashParameters) -> str:
+    """Return an argon2id hash at ``parameters`` that no password matches.
+
+    Its salt and tag are random bytes rather than the result of hashing a
+    password, so it costs nothing to make, and verifying against it costs
+    what verifying against a real hash does (LK-5): no first sign-in of a
+    process pays for making it.
+    """
+
+    def encoded(size: int) -> str:
+        return base64.b64encode(secrets.token_bytes(size)).decode("ascii").rstrip("=")
+
+    p = parameters
+    return (
+        f"$argon2id$v={argon2.low_level.ARGON2_VERSION}"
+        f"$m={p.memory_cost},t={p.time_cost},p={p.parallelism}"
+        f"${encoded(p.salt_len)}${encoded(p.hash_len)}"
+    )
+
+
 class PasswordHasher:
     """Hashes and verifies passwords with argon2id under one set of `HashParameters`.
 
@@ -50,8 +71,7 @@ class PasswordHasher:
             type=argon2.Type.ID,
         )
         self._slots = threading.BoundedSemaphore(parameters.max_concurrent)
-        self._dummy: str | None = None
-        self._dummy_lock = threading.Lock()
+        self._dummy = _unmatchable_hash(parameters)
 
     def __repr__(self) -> str:
         p = self.parameters
@@ -113,10 +133,4 @@ class PasswordHasher:
         Called for unknown or locked users, so that their sign-in takes as long
         as a real one.
         """
-        self.verify(self._dummy_hash(), password)
-
-    def _dummy_hash(self) -> str:
-        with self._dummy_lock:
-            if self._dummy is None:
-                self._dummy = self.hash(secrets.token_urlsafe(32))
-            return self._dummy
+        self.verify(self._dummy, password)

@@ -49,8 +49,9 @@ def time_text(moment: datetime, *, field: str = "now") -> str:
     return require_utc(moment, field=field).astimezone(timezone.utc).isoformat("T", "microseconds")
 
 
+@functools.cache
 def strip_optional(kind: Any) -> Any:  # noqa: ANN401 - any type expression
-    """Return ``kind`` without ``| None``."""
+    """Return ``kind`` without ``| None``; remembered, as every field's type is asked often."""
     if typing.get_origin(kind) in {typing.Union, types.UnionType}:
         (kind,) = (arg for arg in typing.get_args(kind) if arg is not type(None))
     return kind

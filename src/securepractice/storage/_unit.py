@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from types import TracebackType
 from typing import Generic, Protocol, TypeVar
 
@@ -9,7 +10,7 @@ from typing_extensions import Self
 
 from securepractice.errors import StorageError
 
-__all__ = ["Held", "Transaction", "TransactionalUnit"]
+__all__ = ["ClosesOnExit", "Held", "Transaction", "TransactionalUnit"]
 
 C = TypeVar("C")
 
@@ -42,6 +43,28 @@ class TransactionalUnit:
         tb: TracebackType | None,
     ) -> None:
         self._tx.end(commit=exc_type is None)
+
+
+class ClosesOnExit(abc.ABC):
+    """A context manager that closes itself: ``with SQLiteStorage(path) as storage:``.
+
+    The stores are, and so is `~securepractice.portal.Portal`, which closes its store.
+    """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release what it holds; each says what that is."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class Held(Generic[C]):

@@ -20,6 +20,7 @@ from typing import Any, cast
 from typing_extensions import Self
 
 from securepractice.errors import StorageError
+from securepractice.storage._unit import ClosesOnExit
 from securepractice.storage.ports import (
     AuditLog,
     Cards,
@@ -127,7 +128,7 @@ class FaultyUnitOfWork:
         self._inner.__exit__(exc_type, exc, tb)
 
 
-class FaultyStorage:
+class FaultyStorage(ClosesOnExit):
     """Wraps a store; its ``fail_at``-th operation (counting from 1) raises `StorageError`.
 
     ``calls`` tells how many operations ran so far. `start_outage` makes

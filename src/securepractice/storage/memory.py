@@ -44,7 +44,7 @@ from securepractice.records import (
 )
 from securepractice.storage import ports
 from securepractice.storage._secret import fingerprint_to_store
-from securepractice.storage._unit import TransactionalUnit
+from securepractice.storage._unit import ClosesOnExit, TransactionalUnit
 
 __all__ = ["MemoryStorage", "MemoryUnitOfWork"]
 
@@ -116,7 +116,7 @@ class _State:
         self.fingerprint: str | None = None
 
 
-class MemoryStorage:
+class MemoryStorage(ClosesOnExit):
     """A store in this process's memory; each instance starts empty.
 
     It is not `persistent`: what it keeps, the portal secret's fingerprint
@@ -423,7 +423,6 @@ class _LinkTokens(_Repository):
                 raise AlreadyExists("a link token with this id exists", code="link_token.exists")
 
     def add(self, token: LinkToken) -> None:
-        self._tx.require("users", token.user_id)
         self._check_id(token)
         self._insert("link_tokens", token.token_hash, token, "link_token.exists")
 

@@ -291,6 +291,31 @@ def _v5_counter_keys(strict: bool) -> list[str]:
     )
 
 
+def _v6_link_keys(strict: bool) -> list[str]:
+    """Key link tokens by any key: a user's id, or an email's key (IN-4).
+
+    "Forgot password" stores a link for an address that no account has, as
+    it does for one that has (under the address's keyed hash, never sent),
+    so that both make the same writes; ``link_tokens`` loses its reference
+    to ``users``. Existing links carry over unchanged.
+    """
+    fields = (
+        "id, token_hash, user_id, purpose, created_at, expires_at, used_at, superseded, version"
+    )
+    return [
+        *_rebuild(
+            "link_tokens",
+            "id TEXT NOT NULL UNIQUE, token_hash BLOB PRIMARY KEY, user_id TEXT NOT NULL, "
+            "purpose TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, "
+            "used_at TEXT, superseded INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0",
+            fields,
+            fields,
+            strict=strict,
+        ),
+        "CREATE INDEX link_tokens_by_user ON link_tokens(user_id, purpose, created_at)",
+    ]
+
+
 #: The steps, in order; step ``n`` (from 1) takes a database from version n-1 to n.
 MIGRATIONS: tuple[Callable[[bool], Sequence[str]], ...] = (
     _v1_accounts,
@@ -298,6 +323,7 @@ MIGRATIONS: tuple[Callable[[bool], Sequence[str]], ...] = (
     _v3_versions,
     _v4_attempts_and_secret,
     _v5_counter_keys,
+    _v6_link_keys,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -254,7 +254,10 @@ class LinkTokens(Protocol):
     """E-mailed link tokens, kept by their hash (RG-1, RG-4, RG-6, RS-1, RS-3).
 
     `securepractice.verification.tokens` decides whether a token is usable,
-    uses it up and supersedes it; the store keeps what it returns.
+    uses it up and supersedes it; the store keeps what it returns. A token's
+    ``user_id`` is a key that need not name a stored user: "Forgot password"
+    keeps a link for an address without an account under the address's key,
+    so that it writes what a known address writes (IN-4).
     """
 
     def add(self, token: LinkToken) -> None:

@@ -79,7 +79,7 @@ from securepractice.storage._sql import (
     finishes,
     reference_missing,
 )
-from securepractice.storage._unit import Held
+from securepractice.storage._unit import ClosesOnExit, Held
 
 try:
     import psycopg
@@ -277,7 +277,7 @@ def _milliseconds(value: timedelta, name: str) -> int:
     return max(1, int(value / timedelta(milliseconds=1)))
 
 
-class PostgresStorage:
+class PostgresStorage(ClosesOnExit):
     """A store in one PostgreSQL database, shared by threads, processes and servers.
 
     ``conninfo`` is a libpq connection string or URL (``"postgresql://

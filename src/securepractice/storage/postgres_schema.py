@@ -155,8 +155,13 @@ _V2 = (
     "ALTER TABLE sign_in_failures RENAME COLUMN user_id TO key",
 )
 
+#: Link tokens keyed by any key: a user's id, or an email's key (IN-4). "Forgot password"
+#: stores a link for an address that no account has, as for one that has, so that both
+#: make the same writes; the link loses its reference to ``users``.
+_V3 = ("ALTER TABLE link_tokens DROP CONSTRAINT link_tokens_user_id_fkey",)
+
 #: The steps, in order; step ``n`` (from 1) takes a database from version n-1 to n.
-MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2)
+MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2, _V3)
 LATEST_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = (

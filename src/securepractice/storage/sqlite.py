@@ -44,12 +44,14 @@ from securepractice.storage._sql import (
     finishes,
     reference_missing,
 )
-from securepractice.storage._unit import Held
+from securepractice.storage._unit import ClosesOnExit, Held
 from securepractice.storage.migrations import migrate
 
 __all__ = ["SQLiteStorage", "SQLiteUnitOfWork"]
 
 _SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+#: Names that SQLite reads as a private database of one connection, not a file.
+_NOT_A_FILE = frozenset({"", ":memory:"})
 _BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
 _READ_ONLY = 8
 _CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
@@ -160,7 +162,7 @@ def _read_schema(connection: sqlite3.Connection) -> Schema:
     return Schema(_SQLITE, columns)
 
 
-class SQLiteStorage:
+class SQLiteStorage(ClosesOnExit):
     """A store in one SQLite database file, safe to share between threads.
 
     ``synchronous`` is SQLite's durability setting, in any case: ``FULL``
@@ -174,6 +176,10 @@ class SQLiteStorage:
     reads work, writes fail with ``storage.read_only``. Opening migrates the
     schema forward (ST-3). It is `persistent`, and it remembers the portal
     secret's fingerprint in the database, for every process that opens it.
+    ``":memory:"`` and ``""``, which SQLite takes for a private database of
+    one connection, are refused: each thread would see a database of its
+    own. `MemoryStorage` is the store in memory. It is a context manager
+    that closes it.
     """
 
     def __init__(
@@ -184,6 +190,13 @@ class SQLiteStorage:
         busy_timeout: timedelta = timedelta(seconds=5),
         read_only: bool = False,
     ) -> None:
+        if str(path) in _NOT_A_FILE:
+            raise InvalidInput(
+                "SQLiteStorage keeps its records in a database file that every worker opens;"
+                " give a file path, or use MemoryStorage for a store in memory",
+                field="path",
+                code="storage.bad_option",
+            )
         if synchronous.upper() not in _SYNCHRONOUS:
             raise InvalidInput(
                 f"synchronous must be one of {', '.join(sorted(_SYNCHRONOUS))}",

@@ -1086,6 +1086,27 @@ class StorageContract:
 
     # --- link tokens -------------------------------------------------------------------------
 
+    def test_link_token_may_be_kept_under_a_key_that_names_no_user(
+        self, storage: Storage, make_token: MakeToken, now: datetime
+    ) -> None:
+        """IN-4: "Forgot password" keeps a link for an unknown email under the email's key."""
+        key = "email:" + "cd" * 32
+        first = make_token(user_id=key, purpose=TokenPurpose.PASSWORD_RESET)
+        later = make_token(
+            user_id=key,
+            purpose=TokenPurpose.PASSWORD_RESET,
+            token_hash=b"k" * 32,
+            created_at=now + timedelta(minutes=1),
+        )
+        with storage.unit_of_work() as uow:
+            uow.link_tokens.add(first)
+            uow.link_tokens.add(later)
+            uow.link_tokens.save(revised(first, superseded=True), expected_version=first.version)
+        with storage.unit_of_work() as uow:
+            kept = uow.link_tokens.list_for_user(key, TokenPurpose.PASSWORD_RESET)
+            assert kept == [revised(first, superseded=True), later]
+            assert uow.users.get(key) is None
+
     def test_link_token_is_used_once(
         self, storage: Storage, make_token: MakeToken, now: datetime
     ) -> None:
