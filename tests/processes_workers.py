@@ -29,7 +29,10 @@ from securepractice import (
     Secret,
     SecurePracticeError,
     Settings,
+    SignInRules,
 )
+from securepractice.portal import Accounts
+from securepractice.settings import SecondFactor
 
 #: The portal secret every process shares (DP-1): the same in each worker.
 SECRET = Secret(b"a portal secret of 32 bytes or more for the tests!")
@@ -165,3 +168,21 @@ def keep_resetting(store: Store, now: datetime, email: str, run: int, progress: 
         password = f"Sunshine-{run:03d}-{turn:04d}!"
         portal.accounts.reset_password(token, password=password, confirmation=password)
         send(("reset", turn))
+
+
+def wrong_recovery_codes(
+    store: Store, now: datetime, barrier: Barrier, email: str, times: int
+) -> list[str]:
+    """Sign in where a second factor is asked, then give ``times`` wrong recovery codes (MF-8)."""
+    portal, _ = store.portal(now)
+    with portal:
+        deps = portal.deps
+        rules = SignInRules(second_factor=SecondFactor.ALWAYS)
+        asking = Accounts(attrs.evolve(deps, settings=attrs.evolve(deps.settings, sign_in=rules)))
+        pending = asking.sign_in(email=email, password=PASSWORD).pending_token
+        assert pending is not None
+        barrier.wait(timeout=60)
+        return [
+            _outcome(lambda: asking.finish_sign_in(pending, recovery_code="0000-0000-0000-0000"))
+            for _ in range(times)
+        ]

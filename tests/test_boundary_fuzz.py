@@ -16,12 +16,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from securepractice import AlreadyExists, InvalidInput, Outbox, Role, SecurePracticeError
+from securepractice import (
+    AlreadyExists,
+    InvalidInput,
+    Outbox,
+    Role,
+    SecurePracticeError,
+    SignInRules,
+)
 from securepractice.accounts.signin import INVALID_CREDENTIALS_MESSAGE, SignInOutcome
 from securepractice.dependencies import Dependencies
 from securepractice.policy.attachments import Attachment, AttachmentPolicy
@@ -36,6 +44,7 @@ from securepractice.records import (
     Practice,
     User,
 )
+from securepractice.settings import SecondFactor
 from securepractice.testing import PASSWORD, InMemoryPaymentProcessor, World
 from securepractice.verification.phones import DeliveryOption
 from strategies import ANY_TEXT
@@ -123,6 +132,18 @@ class Lab:
             number="(202) 555-0199",
             option_method=DeliveryMethod.VOICE,
         )
+        self.accounts.send_two_step_off_code(self.token, option=BY_TEXT)
+        self.accounts.change_email(
+            self.token, current_password=PASSWORD, new_email=self.mail("moved")
+        )
+        self.email_change = _token(outbox.last_link(self.mail("moved")))
+        always = SignInRules(second_factor=SecondFactor.ALWAYS)
+        self.asking = Accounts(
+            attrs.evolve(deps, settings=attrs.evolve(deps.settings, sign_in=always))
+        )
+        pending = self.asking.sign_in(email=self.mail("reset"), password=PASSWORD)
+        assert pending.pending_token is not None
+        self.pending = pending.pending_token
 
     def mail(self, who: str) -> str:
         """The email of one of the lab's people (or of someone to invite)."""
@@ -205,6 +226,35 @@ ENTRY_POINTS: dict[str, Callable[[Lab, str], object]] = {
         lab.token, specialties=(t,)
     ),
     "set_two_step.token": lambda lab, t: lab.accounts.set_two_step(t, enabled=True),
+    "set_two_step.current_password": lambda lab, t: lab.accounts.set_two_step(
+        lab.token, enabled=False, current_password=t, code="123456"
+    ),
+    "set_two_step.code": lambda lab, t: lab.accounts.set_two_step(
+        lab.token, enabled=False, current_password=PASSWORD, code=t
+    ),
+    "two_step_off_options.token": lambda lab, t: lab.accounts.two_step_off_options(t),
+    "send_two_step_off_code.token": lambda lab, t: lab.accounts.send_two_step_off_code(
+        t, option=BY_TEXT
+    ),
+    "resend_two_step_off_code.token": lambda lab, t: lab.accounts.resend_two_step_off_code(t),
+    "confirm_email_change.token": lambda lab, t: lab.accounts.confirm_email_change(
+        t, link_token=lab.email_change
+    ),
+    "confirm_email_change.link_token": lambda lab, t: lab.accounts.confirm_email_change(
+        lab.token, link_token=t
+    ),
+    "list_sessions.token": lambda lab, t: lab.accounts.list_sessions(t),
+    "end_session.session_id": lambda lab, t: lab.accounts.end_session(
+        lab.token, session_id=t, current_password=PASSWORD
+    ),
+    "end_session.current_password": lambda lab, t: lab.accounts.end_session(
+        lab.token,
+        session_id=lab.accounts.list_sessions(lab.token)[0].session_id,
+        current_password=t,
+    ),
+    "end_other_sessions.current_password": lambda lab, t: lab.accounts.end_other_sessions(
+        lab.token, current_password=t
+    ),
     "change_email.new_email": lambda lab, t: lab.accounts.change_email(
         lab.token, current_password="wrong", new_email=t
     ),
@@ -228,6 +278,32 @@ ENTRY_POINTS: dict[str, Callable[[Lab, str], object]] = {
     "resend_phone_code.token": lambda lab, t: lab.accounts.resend_phone_code(t),
     "verify_phone_code.code": lambda lab, t: lab.accounts.verify_phone_code(lab.token, code=t),
     "verify_phone_code.token": lambda lab, t: lab.accounts.verify_phone_code(t, code="123456"),
+    "second_factor_options.pending_token": lambda lab, t: lab.accounts.second_factor_options(t),
+    "finish_sign_in.pending_token": lambda lab, t: lab.accounts.finish_sign_in(
+        t, recovery_code="AAAA-AAAA-AAAA-AAAA"
+    ),
+    "finish_sign_in.authenticator_code": lambda lab, t: lab.asking.finish_sign_in(
+        lab.pending, authenticator_code=t
+    ),
+    "finish_sign_in.recovery_code": lambda lab, t: lab.asking.finish_sign_in(
+        lab.pending, recovery_code=t
+    ),
+    "trusted_devices.token": lambda lab, t: lab.accounts.trusted_devices(t),
+    "forget_device.device_id": lambda lab, t: lab.accounts.forget_device(lab.token, device_id=t),
+    "start_authenticator.token": lambda lab, t: lab.accounts.start_authenticator(t),
+    "confirm_authenticator.token": lambda lab, t: lab.accounts.confirm_authenticator(
+        t, code="123456"
+    ),
+    "confirm_authenticator.code": lambda lab, t: lab.accounts.confirm_authenticator(
+        lab.token, code=t
+    ),
+    "remove_authenticator.current_password": lambda lab, t: lab.accounts.remove_authenticator(
+        lab.token, current_password=t
+    ),
+    "make_recovery_codes.current_password": lambda lab, t: lab.accounts.make_recovery_codes(
+        lab.token, current_password=t
+    ),
+    "recovery_codes_left.token": lambda lab, t: lab.accounts.recovery_codes_left(t),
     "touch_session.token": lambda lab, t: lab.accounts.touch_session(t),
     "sign_out.token": lambda lab, t: lab.accounts.sign_out(t),
     "list_users.token": lambda lab, t: lab.practice.list_users(t),
@@ -246,6 +322,9 @@ ENTRY_POINTS: dict[str, Callable[[Lab, str], object]] = {
     "reinvite.user_id": lambda lab, t: lab.practice.reinvite(lab.token, user_id=t),
     "set_two_step_for.user_id": lambda lab, t: lab.practice.set_two_step_for(
         lab.token, user_id=t, enabled=True
+    ),
+    "set_two_step_for.reason": lambda lab, t: lab.practice.set_two_step_for(
+        lab.token, user_id=lab.invited, enabled=False, reason=t
     ),
     "unlock.user_id": lambda lab, t: lab.practice.unlock(lab.support, user_id=t),
     "grant_user_manager.user_id": lambda lab, t: lab.practice.grant_user_manager(
@@ -279,6 +358,15 @@ ENTRY_POINTS: dict[str, Callable[[Lab, str], object]] = {
         lab.support, user_id=t, product="securemail"
     ),
     "deactivate.user_id": lambda lab, t: lab.practice.deactivate(lab.support, user_id=t),
+    "mark_password_compromised.user_id": lambda lab, t: lab.practice.mark_password_compromised(
+        lab.support, user_id=t
+    ),
+    "end_user_sessions.user_id": lambda lab, t: lab.practice.end_user_sessions(
+        lab.support, user_id=t
+    ),
+    "clear_code_guesses.user_id": lambda lab, t: lab.practice.clear_code_guesses(
+        lab.support, user_id=t
+    ),
     "dashboard_products.token": lambda lab, t: lab.practice.dashboard_products(t),
     "put_card_on_file.processor_token": lambda lab, t: lab.billing.put_card_on_file(
         lab.token, processor_token=t, last_four="4242"
@@ -300,14 +388,14 @@ ENTRY_POINTS: dict[str, Callable[[Lab, str], object]] = {
 #: The share of the profile's examples each entry point gets on each store.
 _SHARE = {"memory": 4, "sqlite": 8, "postgres": 40}
 #: What a result may hold as text a person reads: none may hold a refused character.
-_TEXT_FIELDS = ("email", "first_name", "last_name", "name", "address")
+_TEXT_FIELDS = ("email", "pending_email", "first_name", "last_name", "name", "address")
 
 
 def _assert_clean(result: object) -> None:
     """IN-1: the names, addresses and emails a result holds hold no refused character."""
     if isinstance(result, (User, Practice, ManagedUser)):
         for field in _TEXT_FIELDS:
-            value: Any = getattr(result, field, "")
+            value: Any = getattr(result, field, None) or ""
             assert refused_characters(value, newlines=field == "address") == (), field
 
 

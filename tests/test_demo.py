@@ -9,7 +9,7 @@ from securepractice.accounts.signin import INVALID_CREDENTIALS_MESSAGE
 
 
 def test_demo_plays_registration_lockout_and_reset() -> None:
-    """RG-2, VF-5, VF-6, LK-1, LK-6, RS-2, PW-4, AT-3 as a person sees them in the demo."""
+    """RG-2, VF-5, VF-6, LK-1, LK-6, RS-2, PW-4, AT-3, MF-3 as a person sees them in the demo."""
     out = io.StringIO()
     assert cli.main(["demo"], stdout=out) == 0
     lines = out.getvalue().splitlines()
@@ -21,6 +21,8 @@ def test_demo_plays_registration_lockout_and_reset() -> None:
         "'Sunshine-2026': accepted",
         "'Sunshine-2026': password.reused",
         "'Moonlight-2026': accepted",
+        "Password: second_factor_required",
+        "The app's code: ok",
         "xray.pdf: ok",
         "invoice.pdf: attachment.executable",
     ):

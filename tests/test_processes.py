@@ -28,10 +28,11 @@ from processes_workers import (
     reset_with,
     run_billing,
     send_code,
+    wrong_recovery_codes,
     wrong_sign_ins,
 )
 from securepractice import Phone, PhoneKind, Portal, Role, TokenPurpose
-from securepractice.testing import World
+from securepractice.testing import PASSWORD, World
 
 START = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
 SPAWN = multiprocessing.get_context("spawn")
@@ -126,6 +127,22 @@ def test_dp_3_vf_7_fifty_processes_one_code_exactly_one_verifies(
     outcomes = _together(50, enter_code, store, START, token, code)
     assert outcomes.count("verified") == 1
     assert set(outcomes) == {"verified", "already_verified"}
+
+
+def test_dp_3_mf_8_wrong_codes_from_8_processes_count_exactly_to_the_pause(
+    store: Store, portal: Portal
+) -> None:
+    """DP-3, MF-8: 8 processes x 4 wrong recovery codes: exactly 10 count, the rest wait."""
+    user_id = _registered(portal)
+    token = World(portal.deps).sign_in(EMAIL)
+    portal.accounts.make_recovery_codes(token, current_password=PASSWORD)
+    seen = [r for got in _together(8, wrong_recovery_codes, store, START, EMAIL, 4) for r in got]
+    assert Counter(seen) == {"wrong_code": 10, "codes_paused": 22}
+    with portal.deps.unit() as uow:
+        ledger = uow.code_sends.get(user_id)
+    assert ledger is not None
+    assert ledger.wrong_codes == 10
+    assert ledger.paused_until == START + timedelta(minutes=15)
 
 
 def test_dp_1_a_code_sent_by_one_process_verifies_in_another(store: Store, portal: Portal) -> None:

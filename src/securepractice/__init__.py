@@ -16,7 +16,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     # The names of _MODULE_OF, for type checkers and editors; the "as" form
     # re-exports them. tests/test_import_cost.py checks the two listings agree.
+    from securepractice.accounts.factors import FactorEntry as FactorEntry
+    from securepractice.accounts.factors import NewAuthenticator as NewAuthenticator
     from securepractice.accounts.profile import ChangePasswordResult as ChangePasswordResult
+    from securepractice.accounts.profile import SessionInfo as SessionInfo
     from securepractice.accounts.registration import RegistrationStage as RegistrationStage
     from securepractice.accounts.registration import RegistrationStep as RegistrationStep
     from securepractice.accounts.reset import ResetStage as ResetStage
@@ -61,6 +64,11 @@ if TYPE_CHECKING:
     from securepractice.policy.attachments import AttachmentPolicy as AttachmentPolicy
     from securepractice.policy.attachments import FileReport as FileReport
     from securepractice.policy.attachments import MessageReport as MessageReport
+    from securepractice.policy.compromised import CompromisedCheckFailed as CompromisedCheckFailed
+    from securepractice.policy.compromised import (
+        CompromisedPasswordRange as CompromisedPasswordRange,
+    )
+    from securepractice.policy.compromised import RangeFetch as RangeFetch
     from securepractice.policy.hashing import PasswordHasher as PasswordHasher
     from securepractice.policy.identity import normalize_email as normalize_email
     from securepractice.policy.password import CompromisedPasswordFile as CompromisedPasswordFile
@@ -141,7 +149,10 @@ __version__ = "0.1.0.dev0"
 
 #: Each public name and the module it lives in: the one runtime listing.
 _MODULE_OF: dict[str, str] = {
+    "FactorEntry": "securepractice.accounts.factors",
+    "NewAuthenticator": "securepractice.accounts.factors",
     "ChangePasswordResult": "securepractice.accounts.profile",
+    "SessionInfo": "securepractice.accounts.profile",
     "RegistrationStage": "securepractice.accounts.registration",
     "RegistrationStep": "securepractice.accounts.registration",
     "ResetStage": "securepractice.accounts.reset",
@@ -186,6 +197,9 @@ _MODULE_OF: dict[str, str] = {
     "AttachmentPolicy": "securepractice.policy.attachments",
     "FileReport": "securepractice.policy.attachments",
     "MessageReport": "securepractice.policy.attachments",
+    "CompromisedCheckFailed": "securepractice.policy.compromised",
+    "CompromisedPasswordRange": "securepractice.policy.compromised",
+    "RangeFetch": "securepractice.policy.compromised",
     "PasswordHasher": "securepractice.policy.hashing",
     "normalize_email": "securepractice.policy.identity",
     "CompromisedPasswordFile": "securepractice.policy.password",

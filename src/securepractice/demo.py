@@ -3,20 +3,24 @@
 A practice is created and a doctor invited; she registers (a phone number,
 a text code, a re-send, a switch to a call, the Terms of Use, a password),
 signs in, is signed out after half an hour idle, locks herself out with
-five wrong passwords, resets her password by email and phone, and signs in
-again. Every message is printed as it would reach her; the demo reads the
+five wrong passwords, resets her password by email and phone, signs in
+again, and adds an authenticator app, which the portal then asks for at
+sign-in. Every message is printed as it would reach her; the demo reads the
 codes and links from them as she would. The store is a temporary SQLite
 file, and the clock is a fake one, so that half an hour passes at once.
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import parse_qs, urlsplit
+
+import attrs
 
 from securepractice.clock import FakeClock
 from securepractice.errors import InvalidToken
@@ -25,10 +29,17 @@ from securepractice.messaging.outbox import Outbox
 from securepractice.messaging.ports import EmailMessage, Messaging, SmsMessage, VoiceMessage
 from securepractice.policy.attachments import Attachment, AttachmentPolicy
 from securepractice.policy.password import PasswordReport
-from securepractice.portal import Portal
+from securepractice.portal import Accounts, Portal
 from securepractice.records import DeliveryMethod
 from securepractice.secret import Secret
-from securepractice.settings import HashParameters, LinkRules, Settings
+from securepractice.settings import (
+    HashParameters,
+    LinkRules,
+    SecondFactor,
+    Settings,
+    SignInRules,
+)
+from securepractice.verification import totp
 
 __all__ = ["run_demo"]
 
@@ -146,6 +157,27 @@ class _Demo:
         again = accounts.sign_in(email=EMAIL, password=NEW_PASSWORD)
         self.say(f"Sign-in: {again.outcome.value}")
 
+    def authenticator(self) -> None:
+        accounts, clock = self.accounts, self.clock
+        self.heading("She adds an authenticator app, and the portal asks for it at sign-in.")
+        signed_in = accounts.sign_in(email=EMAIL, password=NEW_PASSWORD)
+        token = signed_in.session_token or ""
+        added = accounts.start_authenticator(token)
+        secret = parse_qs(urlsplit(added.uri.reveal()).query)["secret"][0]
+        seed = Secret(base64.b32decode(secret + "=" * (-len(secret) % 8)))
+        accounts.confirm_authenticator(token, code=totp.totp(seed, clock.now()))
+        self.say("The app shows a code every 30 seconds; the first one confirmed it.")
+        clock.advance(seconds=30)
+        rules = SignInRules(second_factor=SecondFactor.ALWAYS)
+        asking = Accounts(attrs.evolve(self.portal.deps, settings=attrs.evolve(
+            self.portal.deps.settings, sign_in=rules)))  # fmt: skip
+        pending = asking.sign_in(email=EMAIL, password=NEW_PASSWORD)
+        self.say(f"Password: {pending.outcome.value}")
+        finished = asking.finish_sign_in(
+            pending.pending_token or "", authenticator_code=totp.totp(seed, clock.now())
+        )
+        self.say(f"The app's code: {finished.outcome.value}")
+
     def attachments(self) -> None:
         self.heading("Attachments: a scan passes; a program renamed .pdf does not.")
         message = AttachmentPolicy().check(
@@ -178,5 +210,6 @@ def run_demo(out: TextIO) -> int:
             demo.register()
             demo.sign_in_and_out()
             demo.reset()
+            demo.authenticator()
             demo.attachments()
     return 0

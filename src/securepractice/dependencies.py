@@ -10,7 +10,7 @@ secret is checked against the store when the value is built (DP-2).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -19,7 +19,7 @@ from securepractice.errors import SettingsError
 from securepractice.keys import fingerprint
 from securepractice.messaging.ports import Messaging
 from securepractice.policy.hashing import PasswordHasher
-from securepractice.policy.password import PasswordPolicy
+from securepractice.policy.password import CompromisedPasswords, PasswordPolicy
 from securepractice.settings import Settings
 from securepractice.storage.ports import Storage, UnitOfWork
 
@@ -55,6 +55,16 @@ def check_secret(storage: Storage, settings: Settings) -> None:
     )
 
 
+def _check_source(_instance: object, _attribute: attrs.Attribute[Any], value: Any) -> None:  # noqa: ANN401
+    """Refuse a compromised-password source without ``is_compromised``, before any action."""
+    if value is not None and not isinstance(value, CompromisedPasswords):
+        raise SettingsError(
+            "compromised",
+            "must be a CompromisedPasswords source (an object with is_compromised(password)),"
+            f" such as CompromisedPasswordFile or CompromisedPasswordRange, not {_kind(value)}",
+        )
+
+
 def _settings(value: object) -> Settings:
     """Refuse anything but a `Settings` before the hasher and policy are built from it."""
     if not isinstance(value, Settings):
@@ -68,8 +78,11 @@ class Dependencies:
 
     ``terms_version`` is the version of the Terms of Use users accept now
     (RG-3); ``portal_name`` is the proper name messages give the portal
-    ("Your Practice Portal verification code is ..."). ``hasher`` and
-    ``policy`` follow ``settings`` unless given. Building one checks the
+    ("Your Practice Portal verification code is ..."). ``compromised`` is
+    the source of known-compromised passwords (PW-10, RC-3, RC-4): the NIST
+    profile needs one, and when given, new passwords and the passwords of
+    sign-ins are checked against it. ``hasher`` and ``policy`` follow
+    ``settings`` (and ``compromised``) unless given. Building one checks the
     portal secret against the store (`check_secret`, DP-2).
     """
 
@@ -77,11 +90,14 @@ class Dependencies:
     messaging: Messaging
     settings: Settings = attrs.field(factory=Settings, converter=_settings)
     clock: Clock = attrs.field(factory=SystemClock)
+    compromised: CompromisedPasswords | None = attrs.field(default=None, validator=_check_source)
     hasher: PasswordHasher = attrs.field(
         default=attrs.Factory(lambda self: PasswordHasher(self.settings.hashing), takes_self=True)
     )
     policy: PasswordPolicy = attrs.field(
-        default=attrs.Factory(lambda self: PasswordPolicy(self.settings.password), takes_self=True)
+        default=attrs.Factory(
+            lambda self: PasswordPolicy(self.settings.password, self.compromised), takes_self=True
+        )
     )
     terms_version: str = "1"
     portal_name: str = "Practice Portal"
@@ -93,6 +109,10 @@ class Dependencies:
         if not isinstance(self.messaging, Messaging):
             raise SettingsError(
                 "messaging", f"must be Messaging.using(...), not {_kind(self.messaging)}"
+            )
+        if self.compromised is not None and self.policy.compromised is not self.compromised:
+            raise SettingsError(
+                "compromised", "give the source once: as compromised, or to the PasswordPolicy"
             )
         check_secret(self.storage, self.settings)
 

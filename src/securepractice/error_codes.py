@@ -69,6 +69,7 @@ _NOT_FOUND = ("NotFound",)
 _STORAGE = ("StorageError",)
 _REPORTED = (REPORT,)
 _DENIED = ("PermissionDenied", REPORT)
+_SOURCE = ("CompromisedCheckFailed",)
 
 _TABLE: Final = (
     ErrorCode(
@@ -230,6 +231,29 @@ _TABLE: Final = (
     ),
     ErrorCode("audit.exists", _ALREADY, "An audit event with this id is stored already."),
     ErrorCode(
+        "authenticator.already_active",
+        _STATE,
+        "The user has an active authenticator app: to use another one, remove it first, with"
+        " the current password (MF-3).",
+    ),
+    ErrorCode(
+        "authenticator.malformed",
+        _INPUT,
+        "The authenticator code entered is not six digits; it was not checked or counted.",
+    ),
+    ErrorCode("authenticator.none", _STATE, "The user has no authenticator app to remove."),
+    ErrorCode(
+        "authenticator.not_started",
+        _STATE,
+        "No authenticator app is being added: start adding one before confirming it (MF-3).",
+    ),
+    ErrorCode(
+        "authenticator.wrong_code",
+        _INPUT,
+        "The code entered to confirm a new authenticator app is not the one it shows now; it"
+        " counts toward the cap on wrong codes (MF-8).",
+    ),
+    ErrorCode(
         "card.last_four_invalid",
         _INPUT,
         "A card's last_four is not exactly the last four digits of the card.",
@@ -251,12 +275,29 @@ _TABLE: Final = (
         "The verification challenge to update does not exist.",
     ),
     ErrorCode("code.not_text", _INPUT, "The verification code entered is not text."),
+    ErrorCode(
+        "compromised.bad_response",
+        _SOURCE,
+        "The compromised-password range API answered something other than lines of"
+        " SUFFIX:COUNT; the message names the first bad line by number.",
+    ),
+    ErrorCode(
+        "compromised.unavailable",
+        _SOURCE,
+        "The compromised-password source could not answer: the application's call to the range"
+        " API failed (a new password is then refused for now; a sign-in goes on).",
+    ),
     ErrorCode("credential.exists", _ALREADY, "A credential for this user is stored already."),
     ErrorCode("credential.not_found", _NOT_FOUND, "The credential to save does not exist."),
     ErrorCode(
         "delivery.failed",
         ("DeliveryFailed",),
         "A message could not be handed to its channel; the error's channel says which.",
+    ),
+    ErrorCode(
+        "device.not_found",
+        _NOT_FOUND,
+        "The signed-in user trusts no device with that id, or no longer does (MF-5).",
     ),
     ErrorCode(
         "email.malformed",
@@ -331,9 +372,16 @@ _TABLE: Final = (
         "The password was changed elsewhere while this action ran: sign in again.",
     ),
     ErrorCode(
-        "password.compromised",
+        "password.check_unavailable",
         _REPORTED,
-        "The new password is known to have been exposed in a breach.",
+        "The compromised-password source could not check the new password just now; nothing was"
+        " changed, try again later.",
+    ),
+    ErrorCode(
+        "password.compromised",
+        ("InvalidState", REPORT),
+        "The password is known to have been exposed: as a new password it is refused (a report);"
+        " marked on the current password, it must be changed before anything else (InvalidState).",
     ),
     ErrorCode(
         "password.current_wrong",
@@ -519,6 +567,17 @@ _TABLE: Final = (
         "Too many attempts; retry_after says when to try again (the default code of RateLimited).",
     ),
     ErrorCode(
+        "recovery_code.malformed",
+        _INPUT,
+        "The recovery code entered is not 16 letters and digits; it was not checked or counted.",
+    ),
+    ErrorCode(
+        "secret.unreadable",
+        ("CorruptSecret",),
+        "A sealed secret (an authenticator app's seed) cannot be opened with the portal's keys:"
+        " altered, cut short, another user's, or sealed under a secret the portal no longer has.",
+    ),
+    ErrorCode(
         "securemail.already_paid",
         _ALREADY,
         "SecureMail for this account is paid for already.",
@@ -560,9 +619,26 @@ _TABLE: Final = (
     ),
     ErrorCode("session.not_found", _NOT_FOUND, "The session to update does not exist."),
     ErrorCode(
+        "session.unknown_id",
+        _NOT_FOUND,
+        "No live session of the user has this public id: it ended, or it is not theirs (RC-5).",
+    ),
+    ErrorCode(
+        "settings.insecure_base_url",
+        ("SettingsError",),
+        "The links' base_url uses plain http for a host that is not loopback: links carry tokens,"
+        " so they need https (http only for localhost, 127.0.0.0/8 or ::1).",
+    ),
+    ErrorCode(
         "settings.invalid",
         ("SettingsError",),
         "A settings value cannot be worked with; the message names the field.",
+    ),
+    ErrorCode(
+        "settings.missing_extra",
+        ("SettingsError",),
+        "A feature that was asked for needs an optional package that is not installed;"
+        " the message names the extra to install.",
     ),
     ErrorCode(
         "settings.no_compromised_source",
@@ -580,6 +656,17 @@ _TABLE: Final = (
         ("SettingsError",),
         "The store was first used with another portal secret: start with that one, or rotate by"
         " giving the new one as secret and the old one as previous_secret.",
+    ),
+    ErrorCode(
+        "sign_in.not_bool",
+        _INPUT,
+        "Whether to trust the device must be True or False (MF-5).",
+    ),
+    ErrorCode(
+        "sign_in.two_factors",
+        _INPUT,
+        "A pending sign-in is finished with one second factor: an authenticator code or a"
+        " recovery code, not both (MF-2).",
     ),
     ErrorCode(
         "storage.bad_option",
@@ -712,6 +799,23 @@ _TABLE: Final = (
         "A link token is unknown, expired, used or superseded; one code for all four (RG-6).",
     ),
     ErrorCode(
+        "two_step.already_off",
+        _STATE,
+        "Two-step verification is off already: there is nothing to send a code for (RC-2).",
+    ),
+    ErrorCode(
+        "two_step.own_account",
+        ("PermissionDenied",),
+        "A User Manager turns their own two-step verification off in their profile, with their"
+        " password and a code, not through Manage Users (RC-2).",
+    ),
+    ErrorCode(
+        "two_step.required",
+        _STATE,
+        "Every sign-in needs a second factor on this portal (SecondFactor.ALWAYS), so two-step"
+        " verification cannot be turned off (MF-1).",
+    ),
+    ErrorCode(
         "user.already_registered",
         ("AlreadyExists", "InvalidState"),
         "The user has finished registration already.",
@@ -720,6 +824,39 @@ _TABLE: Final = (
     ErrorCode("user.email_taken", _ALREADY, "The email address belongs to another user."),
     ErrorCode("user.exists", _ALREADY, "A user with this id is stored already."),
     ErrorCode("user.not_found", _NOT_FOUND, "There is no such user."),
+    ErrorCode(
+        "verification.code_used",
+        _INPUT,
+        "The code entered belongs to a verification that is over (used, void or replaced): ask"
+        " for a new code.",
+    ),
+    ErrorCode(
+        "verification.codes_paused",
+        ("RateLimited",),
+        "After a run of wrong codes, no code is accepted for a while; retry_after says how long"
+        " (MF-8).",
+    ),
+    ErrorCode(
+        "verification.codes_stopped",
+        _STATE,
+        "After too many wrong codes in a row, no code is sent or accepted until support staff"
+        " clear the count (MF-8).",
+    ),
+    ErrorCode(
+        "verification.expired",
+        _INPUT,
+        "The code entered has expired (VF-4): ask for a new one; the entry did not count.",
+    ),
+    ErrorCode(
+        "verification.malformed",
+        _INPUT,
+        "The entry cannot be a code (not the code's number of digits); it did not count.",
+    ),
+    ErrorCode(
+        "verification.no_active_code",
+        _INPUT,
+        "The last code could not be delivered, so none works (VF-10): ask for a new one.",
+    ),
     ErrorCode(
         "verification.no_phone_kind",
         _STATE,
@@ -749,6 +886,18 @@ _TABLE: Final = (
         "verification.same_option",
         _INPUT,
         "The delivery option chosen is the current one: re-send the code instead.",
+    ),
+    ErrorCode(
+        "verification.too_many_wrong",
+        _INPUT,
+        "The code entered was wrong and reached the limit of wrong entries: the verification is"
+        " void, ask for a new code (VF-7).",
+    ),
+    ErrorCode(
+        "verification.wrong_code",
+        _INPUT,
+        "The code entered is wrong; it counts toward the limit, and the message says how many"
+        " tries are left (VF-7).",
     ),
 )
 

@@ -16,6 +16,7 @@ __all__ = [
     "AlreadyExists",
     "Conflict",
     "CorruptHash",
+    "CorruptSecret",
     "DeliveryFailed",
     "InvalidInput",
     "InvalidState",
@@ -175,6 +176,16 @@ class CorruptHash(SecurePracticeError):
     """A stored password hash cannot be read: it is truncated, altered or not argon2."""
 
     default_code = "hash.corrupt"
+
+
+class CorruptSecret(SecurePracticeError):
+    """A sealed secret (an authenticator app's seed) cannot be opened with the portal's keys.
+
+    It was altered, cut short, copied from another user, or sealed under a
+    secret the portal no longer has (MF-10).
+    """
+
+    default_code = "secret.unreadable"
 
 
 class PaymentFailed(SecurePracticeError):

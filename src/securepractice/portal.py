@@ -18,19 +18,28 @@ refuses to start (DP-2). An in-memory portal may go without.
 from __future__ import annotations
 
 import os
-from types import TracebackType
 
 import attrs
-from typing_extensions import Self, TypedDict, Unpack
+from typing_extensions import TypedDict, Unpack
 
-from securepractice.accounts import profile, registration, reset, signin, verification
+from securepractice.accounts import (
+    factors,
+    profile,
+    registration,
+    reset,
+    second_factor,
+    signin,
+    verification,
+)
 from securepractice.clock import Clock, SystemClock
 from securepractice.dependencies import Dependencies
 from securepractice.errors import SettingsError
 from securepractice.messaging.ports import Messaging
+from securepractice.policy.password import CompromisedPasswords
 from securepractice.practice import billing, dashboard, support, users
 from securepractice.practice.payments import PaymentProcessor
 from securepractice.settings import Settings
+from securepractice.storage._unit import ClosesOnExit
 from securepractice.storage.ports import Storage
 
 __all__ = ["Accounts", "Billing", "Portal", "PracticeAdministration"]
@@ -41,7 +50,8 @@ class Accounts:
     """Every action a portal user takes for their own account, one method each.
 
     Invitation and registration, "Verify your Identity", sign-in and
-    sessions, forgotten password, change of password, profile. Each action
+    sessions, forgotten password, change of password, profile, and the
+    stronger second factors (authenticator app, recovery codes). Each action
     is a function of its flow's module that takes the facade first; this
     class only names them, and holds the ``deps`` they act through.
     """
@@ -62,6 +72,10 @@ class Accounts:
     verify_code = verification.verify_code
 
     sign_in = signin.sign_in
+    second_factor_options = second_factor.second_factor_options
+    finish_sign_in = second_factor.finish_sign_in
+    trusted_devices = second_factor.trusted_devices
+    forget_device = second_factor.forget_device
     touch_session = signin.touch_session
     sign_out = signin.sign_out
 
@@ -72,10 +86,25 @@ class Accounts:
     change_password = profile.change_password
     update_profile = profile.update_profile
     set_two_step = profile.set_two_step
+    two_step_off_options = profile.two_step_off_options
+    send_two_step_off_code = profile.send_two_step_off_code
+    resend_two_step_off_code = profile.resend_two_step_off_code
     change_email = profile.change_email
+    confirm_email_change = profile.confirm_email_change
     start_phone_change = profile.start_phone_change
     resend_phone_code = profile.resend_phone_code
     verify_phone_code = profile.verify_phone_code
+
+    list_sessions = profile.list_sessions
+    end_session = profile.end_session
+    end_other_sessions = profile.end_other_sessions
+
+    start_authenticator = factors.start_authenticator
+    confirm_authenticator = factors.confirm_authenticator
+    remove_authenticator = factors.remove_authenticator
+    make_recovery_codes = factors.make_recovery_codes
+    recovery_codes_left = factors.recovery_codes_left
+    phone_code_notice = factors.phone_code_notice
 
 
 @attrs.frozen
@@ -101,6 +130,9 @@ class PracticeAdministration:
     grant_product = support.grant_product
     revoke_product = support.revoke_product
     deactivate = support.deactivate
+    end_user_sessions = support.end_user_sessions
+    mark_password_compromised = support.mark_password_compromised
+    clear_code_guesses = support.clear_code_guesses
 
     dashboard_products = dashboard.dashboard_products
 
@@ -131,9 +163,10 @@ class PortalOptions(TypedDict, total=False):
     terms_version: str
     portal_name: str
     payment_processor: PaymentProcessor | None
+    compromised: CompromisedPasswords | None
 
 
-class Portal:
+class Portal(ClosesOnExit):
     """The account and practice services over one store, one set of channels and one clock.
 
     ``portal.accounts`` holds every action a user takes for their own
@@ -141,7 +174,10 @@ class Portal:
     and ``portal.billing`` the SecureMail money rules. Building one checks
     the portal secret against the store
     (`~securepractice.dependencies.check_secret`): a persistent store needs
-    ``settings.secret`` (DP-2).
+    ``settings.secret`` (DP-2). ``compromised`` is the source of
+    known-compromised passwords that the NIST profile needs (PW-10, RC-3),
+    such as ``CompromisedPasswordFile("breached.txt")``; when given, new
+    passwords and the passwords of sign-ins are checked against it (RC-4).
     """
 
     def __init__(
@@ -154,12 +190,14 @@ class Portal:
         terms_version: str = "1",
         portal_name: str = "Practice Portal",
         payment_processor: PaymentProcessor | None = None,
+        compromised: CompromisedPasswords | None = None,
     ) -> None:
         self.deps = Dependencies(
             storage=storage,
             messaging=messaging,
             settings=settings or Settings(),
             clock=clock or SystemClock(),
+            compromised=compromised,
             terms_version=terms_version,
             portal_name=portal_name,
         )
@@ -208,17 +246,6 @@ class Portal:
     def close(self) -> None:
         """Release the store."""
         self.deps.storage.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @classmethod
     def postgres(

@@ -9,6 +9,8 @@ its owner. All datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -19,6 +21,7 @@ from securepractice.errors import InvalidInput
 __all__ = [
     "AttemptOutcome",
     "AuditEvent",
+    "Authenticator",
     "CardOnFile",
     "Challenge",
     "ChallengeState",
@@ -44,6 +47,10 @@ __all__ = [
     "Versioned",
     "revised",
 ]
+
+
+#: The first bytes hashed into a session's public id: these hashes are session ids only.
+_SESSION_ID_CONTEXT = b"securepractice.session-id|"
 
 
 class Role(enum.Enum):
@@ -90,13 +97,23 @@ class Purpose(enum.Enum):
     REGISTRATION = "registration"
     PASSWORD_RESET = "password_reset"
     NEW_PHONE = "new_phone"
+    TWO_STEP_OFF = "two_step_off"
+    SIGN_IN = "sign_in"
 
 
 class TokenPurpose(enum.Enum):
-    """What an e-mailed link is for (RG-1, RS-1)."""
+    """What a token is for: an e-mailed link (RG-1, RS-1, RC-1), or one the browser keeps.
+
+    ``SIGN_IN`` is a pending sign-in, a right password waiting for its
+    second factor (MF-1); ``TRUSTED_DEVICE`` a device the user trusted
+    (MF-5). Both are handed to the browser, never e-mailed.
+    """
 
     INVITATION = "invitation"
     PASSWORD_RESET = "password_reset"
+    EMAIL_CHANGE = "email_change"
+    SIGN_IN = "sign_in"
+    TRUSTED_DEVICE = "trusted_device"
 
 
 class ChallengeState(enum.Enum):
@@ -135,14 +152,20 @@ class User:
     """A portal user. ``email`` is the normalised username (ID-1).
 
     ``practice_id`` is None only for support staff (UM-1). ``locked`` and
-    ``deactivated`` are flags beside the registration status (ID-3). The
-    email, names and phones are left out of ``repr``: a logged record names
+    ``deactivated`` are flags beside the registration status (ID-3).
+    Under temporary lockout (MF-7) ``locked_until`` is when a temporary lock
+    ends, and ``temporary_locks`` how many there were in the current run of
+    failures; `securepractice.policy.lockout` decides all three.
+    ``pending_email`` is an address the user asked to change to, normalised,
+    not in use until they confirm it from the link sent there (RC-1). The
+    emails, names and phones are left out of ``repr``: a logged record names
     the user by id only.
     """
 
     id: str
     practice_id: str | None
     email: str = attrs.field(repr=False)
+    pending_email: str | None = attrs.field(default=None, repr=False)
     first_name: str = attrs.field(default="", repr=False)
     last_name: str = attrs.field(default="", repr=False)
     phones: tuple[Phone, ...] = attrs.field(default=(), repr=False)
@@ -153,24 +176,56 @@ class User:
     status: RegistrationStatus = RegistrationStatus.INVITED
     two_step_enabled: bool = True
     locked: bool = False
+    locked_until: datetime | None = None
+    temporary_locks: int = 0
     deactivated: bool = False
     created_at: datetime
     version: int = 0
 
 
 @attrs.frozen(kw_only=True)
+class Authenticator:
+    """A user's authenticator app (MF-3): its seed, sealed (MF-10), and the last step used.
+
+    Active only once ``confirmed`` by a first right code; ``last_step`` is
+    the latest 30-second step whose code was accepted, so that none is
+    accepted twice.
+    """
+
+    sealed_seed: bytes = attrs.field(repr=False)
+    added_at: datetime
+    confirmed: bool = False
+    last_step: int | None = None
+
+
+@attrs.frozen(kw_only=True)
 class Credential:
-    """A user's password hash and when it was set (PW-5, PW-7).
+    """A user's password hash and when it was set (PW-5, PW-7), and their second factors.
 
     ``history`` holds the hashes of earlier passwords, newest first; the
-    current ``password_hash`` is not repeated in it.
+    current ``password_hash`` is not repeated in it. ``compromised_hash``
+    is the hash of the password marked compromised (RC-4): the mark names
+    the password it was made on, so any new password clears it, and a
+    rehash of the same password carries it over. ``authenticator`` is the
+    user's authenticator app, if any (MF-3); ``recovery_codes`` the salted
+    hashes of their recovery codes, None where one was used (MF-4).
     """
 
     user_id: str
     password_hash: str = attrs.field(repr=False)
     set_at: datetime
     history: tuple[str, ...] = attrs.field(default=(), repr=False)
+    compromised_hash: str | None = attrs.field(default=None, repr=False)
+    authenticator: Authenticator | None = None
+    recovery_codes: tuple[bytes | None, ...] = attrs.field(default=(), repr=False)
     version: int = 0
+
+    @property
+    def compromised(self) -> bool:
+        """Whether the current password is marked compromised (RC-4)."""
+        return self.compromised_hash is not None and hmac.compare_digest(
+            self.compromised_hash.encode(), self.password_hash.encode()
+        )
 
 
 @attrs.frozen(kw_only=True, slots=False)
@@ -211,12 +266,13 @@ class Challenge:
 
 @attrs.frozen(kw_only=True)
 class LinkToken:
-    """An e-mailed link's token, kept only as its hash (RG-1).
+    """A token handed to a user, kept only as its hash (RG-1): an e-mailed link's, or the browser's.
 
     A token is usable while it is not used, not superseded and not expired
     (`securepractice.verification.tokens` decides). ``id`` names the flow the
     link opens: a verification made on this link carries it as its
-    ``flow_id``.
+    ``flow_id``. ``wrong_codes`` counts the wrong authenticator-app and
+    recovery codes entered on a pending sign-in (VF-7, MF-1).
     """
 
     id: str
@@ -227,6 +283,7 @@ class LinkToken:
     expires_at: datetime
     used_at: datetime | None = None
     superseded: bool = False
+    wrong_codes: int = 0
     version: int = 0
 
 
@@ -240,6 +297,15 @@ class Session:
     last_active_at: datetime
     revoked: bool = False
     version: int = 0
+
+    @property
+    def id(self) -> str:
+        """The session's public name, to list and end it by (RC-5): never its token or hash.
+
+        A second hash of the stored hash, so it leads back to neither, and
+        every session has one, those stored before it existed included.
+        """
+        return hashlib.sha256(_SESSION_ID_CONTEXT + self.token_hash).hexdigest()[:32]
 
 
 @attrs.frozen(kw_only=True)
@@ -388,14 +454,19 @@ class Invoice:
 
 @attrs.frozen(kw_only=True)
 class SendLedger:
-    """When codes were last sent to one user, for the send limit (VF-8).
+    """One user's one-time codes across verifications: sends (VF-8) and wrong entries (MF-8).
 
     ``sends`` holds the send times still inside the window, oldest first;
     `securepractice.verification.codes.record_send` decides what it keeps.
+    ``wrong_codes`` counts the wrong codes of every kind entered in a row,
+    and ``paused_until`` is when codes are accepted again after a run of
+    them; `securepractice.verification.guesses` decides both.
     """
 
     user_id: str
     sends: tuple[datetime, ...] = ()
+    wrong_codes: int = 0
+    paused_until: datetime | None = None
     version: int = 0
 
 

@@ -9,11 +9,14 @@ a `SettingsError` naming the field, not later at run time.
 
 from __future__ import annotations
 
+import enum
+import ipaddress
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from string import Template
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import attrs
 
@@ -22,12 +25,15 @@ from securepractice.keys import derive_key
 from securepractice.secret import Secret
 
 __all__ = [
+    "PHONE_CODE_NOTICE",
     "SEED_ATTACHMENT_EXTENSIONS",
     "AttachmentRules",
     "BillingRules",
     "HashParameters",
     "LinkRules",
+    "Lockout",
     "PasswordRules",
+    "SecondFactor",
     "Settings",
     "SignInRules",
     "VerificationRules",
@@ -67,6 +73,11 @@ def _whole(minimum: int) -> Callable[[Any, Any, Any], None]:
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
         f"a whole number of at least {minimum}",
     )
+
+
+def _member(kind: type[enum.Enum]) -> Callable[[Any, Any, Any], None]:
+    names = ", ".join(f"{kind.__name__}.{member.name}" for member in kind)
+    return _check(lambda v: isinstance(v, kind), f"one of {names}")
 
 
 _positive_duration = _check(
@@ -146,9 +157,38 @@ HashParameters.RFC_9106_LOW_MEMORY = HashParameters()
 HashParameters.OWASP = HashParameters(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
+class Lockout(enum.Enum):
+    """What ``max_failed_sign_ins`` failures in a row do to an account."""
+
+    #: Locked until a reset or support staff (LK-1): the portal's rule.
+    UNTIL_RESET = "until_reset"
+    #: Refused for a while, longer each time, locked as LK-1 only at ``lock_for_good_at`` (MF-7).
+    TEMPORARY = "temporary"
+
+
+class SecondFactor(enum.Enum):
+    """When a sign-in asks for a second factor after the password (MF-1)."""
+
+    #: Never: two-step verification at registration and reset only (the portal's rule).
+    NEVER = "never"
+    #: At every sign-in; trusted devices are not honoured (the NIST profile).
+    ALWAYS = "always"
+    #: On a device the user has not trusted (MF-5).
+    NEW_DEVICE = "new_device"
+
+
 @attrs.frozen(kw_only=True)
 class SignInRules:
-    """Lockout and session numbers (LK-1, LK-6, LK-7, DP-5).
+    """Lockout, second factor and session numbers (LK-1, LK-6, LK-7, DP-5, MF-1, MF-5, MF-7).
+
+    ``SignInRules.PORTAL`` (the default) keeps the portal's rules: lock until
+    reset at ``max_failed_sign_ins``, no second factor at sign-in.
+    ``SignInRules.NIST`` asks for a second factor at every sign-in and locks
+    for a while (``first_lock``, doubling up to ``longest_lock``) at each
+    run of ``max_failed_sign_ins`` failures, until ``lock_for_good_at``
+    failures in a row lock the account as LK-1 does. How long a pending
+    sign-in and a trusted device last is in `LinkRules`, with the other
+    tokens' lifetimes.
 
     ``attempt_timeout`` is how long a sign-in attempt may stay in flight
     (counted, its outcome not yet recorded) before it is abandoned: an
@@ -156,7 +196,17 @@ class SignInRules:
     the threshold then, and never becomes a failure (DP-5).
     """
 
+    PORTAL: ClassVar[SignInRules]
+    NIST: ClassVar[SignInRules]
+
     max_failed_sign_ins: int = attrs.field(default=5, validator=_whole(1))
+    lockout: Lockout = attrs.field(default=Lockout.UNTIL_RESET, validator=_member(Lockout))
+    first_lock: timedelta = attrs.field(default=timedelta(minutes=15), validator=_positive_duration)
+    longest_lock: timedelta = attrs.field(default=timedelta(hours=24), validator=_positive_duration)
+    lock_for_good_at: int = attrs.field(default=100, validator=_whole(1))
+    second_factor: SecondFactor = attrs.field(
+        default=SecondFactor.NEVER, validator=_member(SecondFactor)
+    )
     attempt_timeout: timedelta = attrs.field(
         default=timedelta(seconds=30), validator=_positive_duration
     )
@@ -168,6 +218,9 @@ class SignInRules:
     )
     session_token_bytes: int = attrs.field(default=32, validator=_whole(16))
 
+
+SignInRules.PORTAL = SignInRules()
+SignInRules.NIST = SignInRules(lockout=Lockout.TEMPORARY, second_factor=SecondFactor.ALWAYS)
 
 _SECRET_REQUIREMENT = "a Secret holding at least 32 random bytes"
 
@@ -184,10 +237,41 @@ def _new_code_key() -> Secret[bytes]:
     return Secret(secrets.token_bytes(32))
 
 
+#: MF-9's notice on the risks of texts and calls; ``$portal`` and ``$stronger`` are filled in.
+PHONE_CODE_NOTICE = (
+    "Codes sent by text message or phone call can be intercepted: someone who persuades "
+    "your phone company to move your number to their SIM card (a SIM swap) or to another "
+    "company (number porting) gets your codes. $portal also offers $stronger, which "
+    "cannot be taken that way."
+)
+
+
+def _is_notice(value: object) -> bool:
+    """Whether ``value`` is a notice whose only placeholders are ``$portal`` and ``$stronger``."""
+    if not isinstance(value, str):
+        return False
+    try:
+        Template(value).substitute(portal="", stronger="")
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
 @attrs.frozen(kw_only=True)
 class VerificationRules:
-    """Two-step verification numbers (VF-1, VF-4, VF-7, VF-8).
+    """Two-step verification numbers (VF-1, VF-4, VF-7, VF-8, MF-8).
 
+    The wrong one-time codes of every kind are also counted per user, across
+    verifications (MF-8): from ``pause_from_wrong_codes`` in a row, no code
+    is accepted for ``first_code_pause``, doubling with each further wrong
+    code up to ``longest_code_pause``; at ``stop_at_wrong_codes`` none is
+    issued or accepted until support staff clear the count. An authenticator
+    app's code is accepted for its own 30-second step and
+    ``authenticator_steps_back`` steps before it (MF-3; 0 meets ASVS 5.0
+    6.5.5); a set of recovery codes has ``recovery_codes`` codes (MF-4).
+    ``phone_code_notice`` is the notice a portal shows where a user picks a
+    text or a call (MF-9): a `string.Template` text in which ``$portal`` is
+    the portal's name and ``$stronger`` the stronger methods it offers.
     ``code_key`` is the key under which codes are stored as a keyed hash.
     In a portal it is derived from `Settings.secret`; alone, for the pure
     core, it defaults to a fresh random key, good for one process only.
@@ -211,6 +295,20 @@ class VerificationRules:
     send_window: timedelta = attrs.field(
         default=timedelta(minutes=15), validator=_positive_duration
     )
+    pause_from_wrong_codes: int = attrs.field(default=10, validator=_whole(1))
+    first_code_pause: timedelta = attrs.field(
+        default=timedelta(minutes=15), validator=_positive_duration
+    )
+    longest_code_pause: timedelta = attrs.field(
+        default=timedelta(hours=24), validator=_positive_duration
+    )
+    stop_at_wrong_codes: int = attrs.field(default=100, validator=_whole(1))
+    authenticator_steps_back: int = attrs.field(default=1, validator=_whole(0))
+    recovery_codes: int = attrs.field(default=10, validator=_whole(1))
+    phone_code_notice: str = attrs.field(
+        default=PHONE_CODE_NOTICE,
+        validator=_check(_is_notice, "text whose only placeholders are $portal and $stronger"),
+    )
     code_key: Secret[bytes] = attrs.field(
         factory=_new_code_key,
         validator=_check(
@@ -220,18 +318,66 @@ class VerificationRules:
     )
 
 
-def _is_base_url(value: object) -> bool:
-    if value is None:
+_BASE_URL_REQUIREMENT = (
+    "must be None or an absolute https URL without query or fragment, such as "
+    "'https://portal.example'"
+)
+_IPV4_LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+_IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: ``localhost``, 127.0.0.0/8 or ::1 (RC-6)."""
+    if host == "localhost":
         return True
-    if not isinstance(value, str):
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
         return False
-    parts = urlsplit(value)
-    return (
-        parts.scheme in {"https", "http"}
-        and bool(parts.netloc)
-        and not parts.query
-        and not parts.fragment
-    )
+    if isinstance(address, ipaddress.IPv4Address):
+        return address in _IPV4_LOOPBACK
+    return address == _IPV6_LOOPBACK
+
+
+def _url_parts(value: str) -> SplitResult | None:
+    """Return the parts of ``value``, or None when it cannot be split (a bad port, a bad IPv6)."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # a port out of range raises only when read
+    except ValueError:
+        return None
+    return parts
+
+
+def _check_base_url(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Refuse a links' address that is not https, but for a loopback host (RS-5, RC-6).
+
+    Every invitation and reset link carries its token in the address, so
+    over plain http it would travel in clear. The message never repeats the
+    address whole: one with a user name may hold a password.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise SettingsError(attribute.name, f"{_BASE_URL_REQUIREMENT}, not {type(value).__name__}")
+    parts = _url_parts(value)
+    host = None if parts is None else parts.hostname
+    if parts is None or host is None or parts.scheme not in {"https", "http"}:
+        raise SettingsError(attribute.name, _BASE_URL_REQUIREMENT)
+    if parts.query or parts.fragment:
+        raise SettingsError(attribute.name, _BASE_URL_REQUIREMENT)
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise SettingsError(
+            attribute.name,
+            "must use https, so that invitation and reset tokens never travel in clear; "
+            "http is allowed only for a loopback host (localhost, 127.0.0.0/8, ::1), for tests "
+            f"and demonstrations, not for {host!r}",
+            code="settings.insecure_base_url",
+        )
+    if parts.username is not None or parts.password is not None:
+        raise SettingsError(
+            attribute.name, "must not hold a user name or password: every link would carry them"
+        )
 
 
 _LINK_PATH_REQUIREMENT = "a path starting with one '/', without query or fragment"
@@ -250,23 +396,37 @@ def _is_link_path(value: object) -> bool:
 
 @attrs.frozen(kw_only=True)
 class LinkRules:
-    """E-mailed link tokens (RG-1, RS-1, RS-5).
+    """E-mailed link tokens (RG-1, RS-1, RS-5, RC-1).
 
     ``base_url`` is the only source of a link's address, never request data;
-    links cannot be built until it is set. A link is ``base_url`` joined with
-    ``invitation_path`` or ``reset_path``, and the token as its ``token``
-    query parameter.
+    links cannot be built until it is set. It uses https, so that tokens
+    never travel in clear; plain http is accepted only for a loopback host
+    (``localhost``, 127.0.0.0/8, ``::1``), for tests and demonstrations
+    (``settings.insecure_base_url`` otherwise, RC-6). A link is
+    ``base_url`` joined with ``invitation_path``, ``reset_path`` or
+    ``email_change_path`` (the link that confirms a new email address), and
+    the token as its ``token`` query parameter. Two tokens are handed to
+    the browser rather than e-mailed, and kept the same way: a pending
+    sign-in, waiting for its second factor, lasts ``sign_in_lifetime``
+    (MF-1); a trusted device is trusted for ``trusted_device_lifetime``
+    (MF-5).
     """
 
-    base_url: str | None = attrs.field(
-        default=None,
-        validator=_check(_is_base_url, "None or an absolute http(s) URL without query"),
-    )
+    base_url: str | None = attrs.field(default=None, validator=_check_base_url)
     invitation_lifetime: timedelta = attrs.field(
         default=timedelta(days=14), validator=_positive_duration
     )
     reset_lifetime: timedelta = attrs.field(
         default=timedelta(hours=1), validator=_positive_duration
+    )
+    email_change_lifetime: timedelta = attrs.field(
+        default=timedelta(hours=24), validator=_positive_duration
+    )
+    sign_in_lifetime: timedelta = attrs.field(
+        default=timedelta(minutes=10), validator=_positive_duration
+    )
+    trusted_device_lifetime: timedelta = attrs.field(
+        default=timedelta(days=30), validator=_positive_duration
     )
     token_bytes: int = attrs.field(default=32, validator=_whole(16))
     invitation_path: str = attrs.field(
@@ -274,6 +434,9 @@ class LinkRules:
     )
     reset_path: str = attrs.field(
         default="/reset-password", validator=_check(_is_link_path, _LINK_PATH_REQUIREMENT)
+    )
+    email_change_path: str = attrs.field(
+        default="/confirm-email", validator=_check(_is_link_path, _LINK_PATH_REQUIREMENT)
     )
 
 

@@ -10,15 +10,18 @@ every test runs on `MemoryStorage` and on `SQLiteStorage`.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import attrs
 
-from securepractice import Credential, Practice, User
+from securepractice import Credential, InvalidToken, Practice, User
 from securepractice.dependencies import Dependencies
 from securepractice.portal import Accounts
 from securepractice.records import AuditEvent, Phone, PhoneKind
 from securepractice.secret import Secret
 from securepractice.storage.ports import Storage
-from securepractice.testing import FakeClock, Outbox, World
+from securepractice.testing import PASSWORD, FakeClock, Outbox, World
 
 EMAIL = "dr.smith@example.com"
 CELL = "+12025550143"
@@ -69,6 +72,26 @@ class Portal:
         with self.storage.unit_of_work() as uow:
             return list(uow.audit.events())
 
+    def session_ended(self, token: str | Secret[str]) -> bool:
+        """Whether the session behind ``token`` can no longer be used."""
+        try:
+            self.actions.touch_session(token)
+        except InvalidToken:
+            return True
+        return False
+
+    def two_step_off(self, token: Secret[str] | None = None) -> User:
+        """Turn two-step verification off as the user does: a code sent the first way offered."""
+        token = token or self.token
+        option = self.actions.two_step_off_options(token)[0]
+        self.actions.send_two_step_off_code(token, option=option)
+        return self.actions.set_two_step(
+            token,
+            enabled=False,
+            current_password=PASSWORD,
+            code=self.outbox.last_code(option.destination),
+        )
+
 
 def open_portal(context: Dependencies, outbox: Outbox, clock: FakeClock) -> Portal:
     """Return a portal over ``context`` with one practice and one signed-in user."""
@@ -87,3 +110,20 @@ def open_portal(context: Dependencies, outbox: Outbox, clock: FakeClock) -> Port
         user=member.user,
         token=Secret(member.token),
     )
+
+
+def at_once(action: Callable[[], str], times: int = 2) -> list[str]:
+    """Run ``action`` in ``times`` threads released together; return what each said, sorted."""
+    barrier = threading.Barrier(times)
+    said: list[str] = []
+
+    def run() -> None:
+        barrier.wait()
+        said.append(action())
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(said)

@@ -70,8 +70,15 @@ def test_journey_expired_password_history_and_sign_in(portal: Portal) -> None:
     # PW-5: the expired session reaches nothing but the change of password.
     refused_actions: list[Callable[[], object]] = [
         lambda: actions.update_profile(token, first_name="Robin"),
-        lambda: actions.set_two_step(token, enabled=False),
+        lambda: actions.set_two_step(token, enabled=True),
+        lambda: actions.set_two_step(
+            token, enabled=False, current_password=PASSWORD, code="123456"
+        ),
+        lambda: actions.two_step_off_options(token),
+        lambda: actions.resend_two_step_off_code(token),
         lambda: actions.change_email(token, current_password=PASSWORD, new_email="x@example.com"),
+        lambda: actions.list_sessions(token),
+        lambda: actions.end_other_sessions(token, current_password=PASSWORD),
         lambda: actions.start_phone_change(
             token,
             current_password=PASSWORD,
@@ -376,7 +383,7 @@ def test_nothing_lets_anyone_but_the_user_set_their_password(portal: Portal) -> 
         for member in (getattr(profile, name) for name in profile.__all__)
         if inspect.isfunction(member)
     ]
-    assert len(own) == 7
+    assert len(own) == 14
     for member in own:
         parameters = set(inspect.signature(member).parameters)
         assert not parameters & {"user_id", "user", "subject", "target", "email"}, member
@@ -392,7 +399,7 @@ def test_nothing_lets_anyone_but_the_user_set_their_password(portal: Portal) -> 
 
 def test_the_two_step_setting_survives_a_change_of_password(portal: Portal) -> None:
     """VF-9: the user's two-step setting is theirs; changing the password leaves it off."""
-    portal.actions.set_two_step(portal.token, enabled=False)
+    portal.two_step_off()
     result = change(portal, portal.token, PASSWORD, NEW)
     assert result.session_token is not None
     assert portal.stored_user().two_step_enabled is False

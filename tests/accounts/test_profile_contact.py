@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import attrs
 import pytest
 
-from accounts.link_flows import LosingStore, OvertakenStore
+from accounts.link_flows import LosingStore, OvertakenStore, token_of
 from accounts.profile_fixtures import CELL, EMAIL, OFFICE, Portal, open_portal
 from securepractice import (
     Accounts,
@@ -78,11 +78,21 @@ def phone_challenge(portal: Portal) -> Challenge:
 def test_the_email_address_changes_with_the_password_and_both_addresses_are_told(
     portal: Portal,
 ) -> None:
-    """PF-4: the password is required; the address is normalised (ID-1); old and new are told."""
+    """PF-4, RC-1: the password, then the link sent to the new address; old and new are told."""
     user = portal.actions.change_email(
         portal.token, current_password=PASSWORD, new_email="  Robin.Lee@NewMail.EXAMPLE "
     )
-    assert user.email == NEW_EMAIL
+    assert (user.email, user.pending_email) == (EMAIL, NEW_EMAIL)
+    assert portal.stored_user().email == EMAIL
+    requested = portal.outbox.last_email(EMAIL)
+    assert requested.subject == "A change of your email address was requested"
+    assert NEW_EMAIL not in requested.body
+    link = portal.outbox.last_link(NEW_EMAIL)
+    assert portal.actions.sign_in(email=EMAIL, password=PASSWORD).ok
+    assert not portal.actions.sign_in(email=NEW_EMAIL, password=PASSWORD).ok
+
+    confirmed = portal.actions.confirm_email_change(portal.token, link_token=token_of(link))
+    assert (confirmed.email, confirmed.pending_email) == (NEW_EMAIL, None)
     assert portal.stored_user().email == NEW_EMAIL
     assert portal.outbox.last_email(EMAIL).subject == "Your email address was changed"
     assert portal.outbox.last_email(NEW_EMAIL).subject == "Your email address was changed"
@@ -147,19 +157,30 @@ def test_the_same_email_in_another_case_is_no_change(portal: Portal) -> None:
 
 
 def test_reset_links_sent_to_the_old_address_stop_working(portal: Portal, flows: Flows) -> None:
-    """Whoever reads the old mailbox cannot reset the password with a link sent there."""
+    """RC-1: whoever reads the old mailbox cannot reset with a link sent there once it changed.
+
+    Until the change is confirmed the old address is the account's, and its
+    reset link keeps working.
+    """
     flows.accounts.forgot_password(email=EMAIL)
     link_token = flows.token(EMAIL)
     portal.actions.change_email(portal.token, current_password=PASSWORD, new_email=NEW_EMAIL)
+    assert flows.accounts.open_reset_link(link_token).email == EMAIL
+    portal.actions.confirm_email_change(portal.token, link_token=flows.token(NEW_EMAIL))
     with pytest.raises(InvalidToken):
         flows.accounts.open_reset_link(link_token)
 
 
 def test_a_failed_notice_is_audited_and_the_change_kept(portal: Portal) -> None:
+    """RC-1: a notice that cannot be sent is audited; the request and the change stand."""
     portal.outbox.fail_next("email")
     portal.actions.change_email(portal.token, current_password=PASSWORD, new_email=NEW_EMAIL)
+    assert portal.stored_user().pending_email == NEW_EMAIL
+    link = portal.outbox.last_link(NEW_EMAIL)
+    portal.outbox.fail_next("email")
+    portal.actions.confirm_email_change(portal.token, link_token=token_of(link))
     assert portal.stored_user().email == NEW_EMAIL
-    assert [e.outcome for e in portal.events("notice.failed")] == ["delivery.failed"]
+    assert [e.outcome for e in portal.events("notice.failed")] == ["delivery.failed"] * 2
     assert portal.outbox.last_email(NEW_EMAIL).subject == "Your email address was changed"
 
 
@@ -193,7 +214,7 @@ def test_a_new_cell_number_is_verified_before_it_is_used(portal: Portal) -> None
     assert portal.outbox.last_email(EMAIL).subject == "Your phone number was changed"
     assert CELL not in portal.outbox.last_email(EMAIL).body
     [changed] = portal.events("phone.changed")
-    assert dict(changed.detail) == {"kind": "cell"}
+    assert dict(changed.detail) == {"kind": "cell", "sessions_revoked": "0"}
     assert changed.practice_id == portal.practice.id
     assert [e.action for e in portal.events() if e.action.startswith("code.")] == [
         "code.sent",

@@ -20,6 +20,7 @@ from securepractice.accounts.profile import (
 from securepractice.accounts.reset import ResetStage
 from securepractice.dependencies import Dependencies
 from securepractice.policy.text import refused_characters
+from securepractice.testing import PASSWORD
 
 if TYPE_CHECKING:
     from accounts.link_flows import Flows
@@ -206,13 +207,16 @@ def test_updating_the_profile_keeps_the_session_alive(portal: Portal) -> None:
 
 
 def test_two_step_can_be_turned_off_and_on(portal: Portal) -> None:
-    """PF-3, VF-9: the user's own two-step setting, audited each time it changes."""
+    """PF-3, VF-9, RC-2: the user's own two-step setting, audited each time it changes."""
     assert portal.user.two_step_enabled is True
-    assert portal.actions.set_two_step(portal.token, enabled=False).two_step_enabled is False
+    assert portal.two_step_off().two_step_enabled is False
     assert portal.stored_user().two_step_enabled is False
     # Setting it to what it is changes nothing and records nothing.
-    portal.actions.set_two_step(portal.token, enabled=False)
+    portal.actions.set_two_step(
+        portal.token, enabled=False, current_password=PASSWORD, code="000000"
+    )
     assert portal.actions.set_two_step(portal.token, enabled=True).two_step_enabled is True
+    portal.actions.set_two_step(portal.token, enabled=True)
     events = portal.events("two_step.toggled")
     assert [dict(e.detail)["enabled"] for e in events] == ["off", "on"]
     assert all(e.actor_id == e.subject_id == portal.user.id for e in events)
@@ -239,8 +243,10 @@ def test_the_two_step_setting_persists_across_a_reset(
     portal: Portal, flows: Flows, enabled: bool
 ) -> None:
     """VF-9: a reset of the password leaves the user's own setting as they chose it."""
-    portal.actions.set_two_step(portal.token, enabled=not enabled)
-    portal.actions.set_two_step(portal.token, enabled=enabled)
+    portal.two_step_off()
+    portal.actions.set_two_step(portal.token, enabled=True)
+    if not enabled:
+        portal.two_step_off()
     flows.accounts.forgot_password(email=EMAIL)
     token = flows.token(EMAIL)
     step = flows.accounts.open_reset_link(token)

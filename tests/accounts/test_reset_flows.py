@@ -224,7 +224,11 @@ def test_rs_3_a_reset_unlocks_clears_failures_revokes_sessions_and_other_links(
     with pytest.raises(InvalidToken):
         flows.accounts.touch_session(session.session_token)
     event = flows.events("password.reset")[0]
-    assert dict(event.detail) == {"sessions_revoked": "1", "was_locked": "true"}
+    assert dict(event.detail) == {
+        "sessions_revoked": "1",
+        "was_locked": "true",
+        "devices_forgotten": "0",
+    }
     assert flows.events("account.unlocked")[0].subject_id == user.id
     assert flows.outbox.last_email(EMAIL).subject.endswith("password was changed")
     assert flows.accounts.sign_in(email=EMAIL, password=NEW).outcome is SignInOutcome.OK

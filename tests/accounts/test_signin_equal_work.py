@@ -19,6 +19,7 @@ import argon2
 import attrs
 import pytest
 
+from accounts.conftest import recording
 from securepractice import PasswordHasher, User
 from securepractice.accounts.signin import (
     INVALID_CREDENTIALS_MESSAGE,
@@ -32,7 +33,7 @@ from securepractice.policy.lockout import email_counter_key
 from securepractice.portal import Accounts
 from securepractice.secret import Secret
 from securepractice.settings import Settings
-from securepractice.testing import PASSWORD, FaultyStorage, World
+from securepractice.testing import PASSWORD, World
 
 EMAIL = "dr.smith@example.com"
 WRONG = "Wrong-2026"
@@ -116,17 +117,8 @@ def watched(context: Dependencies, monkeypatch: pytest.MonkeyPatch) -> Watched:
     The store is `FaultyStorage` failing nothing, its count of operations
     made to record each one's name.
     """
-    storage = FaultyStorage(context.storage)
-    calls: list[str] = []
-    count = storage._plan.tick  # where every operation is seen, by name
-
-    def record(operation: str) -> None:
-        calls.append(operation)
-        count(operation)
-
-    monkeypatch.setattr(storage._plan, "tick", record)
+    storage, calls = recording(context, monkeypatch)
     hasher = RecordingHasher(context.settings)
-    hasher.dummy_verify(WRONG)  # the dummy hash is made once per hasher, before any sign-in
     context = attrs.evolve(context, storage=storage, hasher=hasher)
     world = World(context)
     practice = world.practice()

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from securepractice import SignInRules
-from securepractice.policy.lockout import AttemptDecision, decide_attempt, locks_now
+from securepractice.policy.lockout import AttemptDecision, Lock, attempt_decision, lock_after
 
 RULES = SignInRules()
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def locks_now(*, failures: int, rules: SignInRules) -> bool:
+    """Whether a wrong password leaving ``failures`` on record locks an unlocked account."""
+    after = lock_after(lock=Lock(), failures=failures, rules=rules, now=NOW)
+    return after is not None and after.locked
+
+
+def decide_attempt(*, locked: bool, failures: int, rules: SignInRules) -> AttemptDecision:
+    return attempt_decision(lock=Lock(locked=locked), failures=failures, rules=rules, now=NOW)
 
 
 def test_lk_1_the_fifth_wrong_password_locks() -> None:

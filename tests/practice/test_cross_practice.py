@@ -30,7 +30,7 @@ CROSS_PRACTICE: dict[str, tuple[Attempt, str]] = {
     ),
     "set_two_step_for": (
         lambda o: o.practice.set_two_step_for(
-            o.manager_a.token, user_id=o.user_b.id, enabled=False
+            o.manager_a.token, user_id=o.user_b.id, enabled=False, reason="Lost her phone"
         ),
         "permission.other_practice",
     ),
@@ -88,7 +88,7 @@ PLAIN_USER: dict[str, Attempt] = {
     ),
     "reinvite": lambda o: o.practice.reinvite(o.user_a.token, user_id=o.invited_b.id),
     "set_two_step_for": lambda o: o.practice.set_two_step_for(
-        o.user_a.token, user_id=o.user_b.id, enabled=False
+        o.user_a.token, user_id=o.user_b.id, enabled=False, reason="Lost her phone"
     ),
     "purchase_securemail": lambda o: o.billing.purchase_securemail(
         o.user_a.token, account_id=o.user_b.id
@@ -154,7 +154,10 @@ def test_um2_a_support_member_is_not_a_practice_manager(prepared: Office) -> Non
     before = practice_b(prepared)
     with pytest.raises(PermissionDenied) as caught:
         prepared.practice.set_two_step_for(
-            prepared.support.token, user_id=prepared.user_b.id, enabled=False
+            prepared.support.token,
+            user_id=prepared.user_b.id,
+            enabled=False,
+            reason="Lost her phone",
         )
     assert caught.value.code == "permission.not_support_action"
     assert practice_b(prepared) == before

@@ -169,14 +169,14 @@ def test_reinvite_unknown_user_is_not_found(office: Office) -> None:
 
 
 def test_um5_manager_turns_two_step_off_and_on(office: Office) -> None:
-    """UM-5, VF-9: the manager toggles two-step verification for a user of the practice."""
+    """UM-5, VF-9, RC-2: the manager toggles two-step verification for a user of the practice."""
     off = office.practice.set_two_step_for(
-        office.manager_a.token, user_id=office.user_a.id, enabled=False
+        office.manager_a.token, user_id=office.user_a.id, enabled=False, reason="Lost her phone"
     )
     assert not off.two_step_enabled
     assert not office.get(office.user_a.id).two_step_enabled
     again = office.practice.set_two_step_for(
-        office.manager_a.token, user_id=office.user_a.id, enabled=False
+        office.manager_a.token, user_id=office.user_a.id, enabled=False, reason="Lost her phone"
     )
     assert again == off
     on = office.practice.set_two_step_for(
@@ -217,7 +217,7 @@ def test_a_refusal_is_audited_without_touching_the_subject(office: Office) -> No
     before = office_events(office, office.user_b.id)
     with pytest.raises(PermissionDenied):
         office.practice.set_two_step_for(
-            office.manager_a.token, user_id=office.user_b.id, enabled=False
+            office.manager_a.token, user_id=office.user_b.id, enabled=False, reason="Lost her phone"
         )
     assert office_events(office, office.user_b.id) == before
     with office.context.storage.unit_of_work() as uow:

@@ -206,5 +206,9 @@ def test_self_actions_are_for_ones_own_account() -> None:
 
 
 def test_pw9_no_action_concerns_a_password() -> None:
-    """PW-9: the permission rule has no action that sets, sees or resets a password."""
-    assert not [a for a in Action if "password" in a.value]
+    """PW-9: the permission rule has no action that sets, sees or resets a password.
+
+    The one action that names a password marks it compromised (RC-4), which
+    makes its user choose a new one; it sets, shows and resets nothing.
+    """
+    assert [a for a in Action if "password" in a.value] == [Action.MARK_PASSWORD_COMPROMISED]

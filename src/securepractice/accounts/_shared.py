@@ -9,42 +9,71 @@ has committed.
 from __future__ import annotations
 
 import contextlib
+import random
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from string import Template
 from typing import TypeVar
 
+import attrs
+
 from securepractice.dependencies import Dependencies
-from securepractice.errors import AlreadyExists, Conflict, DeliveryFailed
+from securepractice.errors import (
+    AlreadyExists,
+    Conflict,
+    DeliveryFailed,
+    InvalidInput,
+    InvalidState,
+    RateLimited,
+    SecurePracticeError,
+)
 from securepractice.messaging.ports import EmailMessage, SmsMessage, VoiceMessage
 from securepractice.policy import sessions
+from securepractice.policy.identity import normalize_email
+from securepractice.policy.lockout import key_of_address, typed_text
 from securepractice.records import (
     AuditEvent,
     Challenge,
     ChallengeState,
     DeliveryMethod,
     Purpose,
+    SendLedger,
     TokenPurpose,
     User,
+    revised,
 )
 from securepractice.secret import Secret
-from securepractice.settings import VerificationRules
+from securepractice.settings import SecondFactor, Settings, VerificationRules
 from securepractice.storage.ports import UnitOfWork
-from securepractice.verification import codes, tokens
+from securepractice.verification import codes, guesses, tokens
 
 __all__ = [
+    "CODES_STOPPED_MESSAGE",
+    "GUESS_NOTICES",
+    "CodeEntry",
     "audit",
+    "codes_blocked",
+    "count_code_guess",
     "deliver_code",
     "deliver_or_record",
     "duration_words",
+    "email_lookup",
     "end_sessions",
     "enter_code",
+    "ledger_for_send",
     "new_id",
+    "require_optional_two_step",
     "retry_on_conflict",
     "save_issued",
+    "save_ledger",
     "send_email",
+    "send_guess_notices",
+    "send_notice",
+    "send_notices",
     "supersede_links",
+    "switch_two_step",
     "void_undelivered_code",
 ]
 
@@ -89,9 +118,51 @@ def audit(
     )
 
 
+def email_lookup(settings: Settings, email: object) -> tuple[str, str]:
+    """Return what to look ``email`` up by, and its key for when no account has it (IN-4).
+
+    The first is the normalised address, or the key for an email that is
+    no address (no user has it); the key, a keyed hash of the address,
+    names the counters and links of an email without an account, so that
+    it gets the same writes as one with. The key is made from the portal
+    secret; without one (a store in memory, DP-2), from the code key, which
+    lives as long as the process, as the store does.
+    """
+    secret = settings.secret if settings.secret is not None else settings.verification.code_key
+    try:
+        address = normalize_email(email)  # type: ignore[arg-type]
+    except InvalidInput:
+        key = key_of_address(typed_text(email), secret)
+        return key, key
+    return address, key_of_address(address, secret)
+
+
 def send_email(deps: Dependencies, to: str, subject: str, body: str) -> None:
     """Send an email now; `DeliveryFailed` reaches the caller unchanged."""
     deps.messaging.email.send_email(EmailMessage(to=to, subject=subject, body=body))
+
+
+def send_notice(
+    deps: Dependencies, user: User, to: str, subject: str, body: str, *, notice: str
+) -> None:
+    """Email a notice of a change already made; a failed delivery is audited, not raised.
+
+    The change is committed by then, so an error would tell the caller it
+    failed when it did not (and, for a change of password, lose the new
+    session token). The event is ``notice.failed``, naming the ``notice``.
+    """
+    try:
+        send_email(deps, to, subject, body)
+    except DeliveryFailed as failure:
+        with deps.unit() as uow:
+            audit(
+                uow,
+                "notice.failed",
+                failure.code,
+                at=deps.now(),
+                subject=user,
+                notice=notice,
+            )
 
 
 def deliver_or_record(
@@ -116,18 +187,29 @@ def save_issued(uow: UnitOfWork, issued: codes.CodeIssued, *, previous: Challeng
         uow.challenges.add(issued.challenge)
     else:
         uow.challenges.save(issued.challenge, expected_version=previous.version)
-    ledger = issued.ledger
+    save_ledger(uow, issued.ledger)
+
+
+def save_ledger(uow: UnitOfWork, ledger: SendLedger) -> None:
+    """Save a user's send ledger over the version it was computed from, or add their first.
+
+    A first ledger added by a simultaneous unit first is a lost race like
+    any other: `Conflict`, and the unit decides again (VF-8, MF-8).
+    """
     if ledger.version > 0:
         uow.code_sends.save(ledger, expected_version=ledger.version - 1)
         return
     try:
         uow.code_sends.add(ledger)
     except AlreadyExists as taken:
-        raise Conflict("another send counted first; decide again") from taken
+        raise Conflict("another unit counted on this ledger first; decide again") from taken
 
 
 #: How many times a unit that lost a race to save is run before the `Conflict` is raised.
-_CONFLICT_TRIES = 8
+_CONFLICT_TRIES = 10
+#: The first and the longest wait, in seconds, before a unit that lost a race runs again.
+_FIRST_BACKOFF = 0.01
+_LONGEST_BACKOFF = 0.2
 _T = TypeVar("_T")
 
 
@@ -137,13 +219,33 @@ def retry_on_conflict(action: Callable[[], _T]) -> _T:
     A `Conflict` means another unit saved the same record first; this unit
     was rolled back, so running it again decides over what the other saved
     (the loser of two right entries is ``ALREADY_VERIFIED``, RS-5; a second
-    wrong entry still counts, VF-7). After a bounded number of lost races
-    the `Conflict` reaches the caller. Works under any isolation level.
+    wrong entry still counts, VF-7). Each lost race waits a random while,
+    up to twice as long as the one before, so that many units racing for one
+    record (fifty wrong codes at once, MF-8) take turns instead of colliding
+    again. After a bounded number of lost races the `Conflict` reaches the
+    caller. Works under any isolation level.
     """
-    for _ in range(_CONFLICT_TRIES - 1):
+    for attempt in range(_CONFLICT_TRIES - 1):
         with contextlib.suppress(Conflict):
             return action()
+        longest = min(_FIRST_BACKOFF * 2**attempt, _LONGEST_BACKOFF)
+        time.sleep(random.uniform(0, longest))  # noqa: S311 - a wait, not a secret
     return action()
+
+
+@attrs.frozen(kw_only=True)
+class CodeEntry(codes.VerifyResult):
+    """A code entered by text or call: its `VerifyResult`, and the emails it calls for (MF-8).
+
+    ``notices`` names the notices `send_guess_notices` emails once the unit
+    has committed: a run of wrong codes began a pause, or reached the stop.
+    """
+
+    notices: tuple[str, ...] = ()
+
+
+#: The outcomes of a code that was checked and wrong: they count toward MF-8's cap.
+_WRONG = frozenset({codes.VerifyOutcome.WRONG_CODE, codes.VerifyOutcome.TOO_MANY_WRONG})
 
 
 def enter_code(
@@ -155,16 +257,27 @@ def enter_code(
     purpose: Purpose,
     now: datetime,
     rules: VerificationRules,
-) -> codes.VerifyResult:
+) -> CodeEntry:
     """In ``uow``, enter a code on ``challenge``; save what `codes.verify` decided, and audit it.
 
-    The save is over the version read: when a simultaneous entry saved first
-    it raises `Conflict`, and the unit is run again by `retry_on_conflict`.
+    While the user's codes are paused or stopped (MF-8) the entry is refused
+    unchecked and uncounted (`codes_blocked`). A wrong code counts on the
+    user's ledger across verifications, and a right one clears that count
+    (`count_code_guess`). The saves are over the versions read: when a
+    simultaneous entry saved first they raise `Conflict`, and the unit is
+    run again by `retry_on_conflict`.
     """
+    ledger = uow.code_sends.get(user.id)
+    block = guesses.blocked(ledger, now=now, rules=rules)
+    if block is not None and ledger is not None:
+        raise codes_blocked(block, ledger, now)
     result = codes.verify(challenge, entry, user_id=user.id, purpose=purpose, now=now, rules=rules)
     if result.challenge.version != challenge.version:
         uow.challenges.save(result.challenge, expected_version=challenge.version)
     verified = result.verified
+    notices: tuple[str, ...] = ()
+    if verified or result.outcome in _WRONG:
+        notices = count_code_guess(uow, user, ledger, right=verified, now=now, rules=rules)
     audit(
         uow,
         "code.verified" if verified else "code.failed",
@@ -176,7 +289,146 @@ def enter_code(
         method=result.challenge.method.value,
         attempts_left=str(result.attempts_left),
     )
-    return result
+    return CodeEntry(
+        challenge=result.challenge,
+        outcome=result.outcome,
+        attempts_left=result.attempts_left,
+        notices=notices,
+    )
+
+
+# The cap on guessing codes across verifications (MF-8).
+
+#: What a user is told while no code is sent or taken until support staff clear the count.
+CODES_STOPPED_MESSAGE = (
+    "Too many wrong codes were entered for this account: no code can be sent or used "
+    "until support staff clear them. Please contact support."
+)
+
+
+def codes_blocked(
+    block: guesses.CodesBlocked, ledger: SendLedger, now: datetime
+) -> SecurePracticeError:
+    """Return the error of a code refused unchecked while the user's codes are blocked (MF-8).
+
+    A pause is `RateLimited` (``verification.codes_paused``), whose
+    ``retry_after`` is the rest of the pause; the stop is `InvalidState`
+    (``verification.codes_stopped``): it ends only when support staff clear it.
+    """
+    if block is guesses.CodesBlocked.PAUSED and ledger.paused_until is not None:
+        wait = ledger.paused_until - now
+        return RateLimited(
+            f"Too many wrong codes were entered. Try again in {duration_words(wait)}.",
+            retry_after=wait,
+            code="verification.codes_paused",
+        )
+    return InvalidState(CODES_STOPPED_MESSAGE, code="verification.codes_stopped")
+
+
+def ledger_for_send(
+    uow: UnitOfWork, user_id: str, *, now: datetime, rules: VerificationRules
+) -> SendLedger | None:
+    """Return the user's send ledger, to issue a code over; refuse while codes are stopped (MF-8).
+
+    During a pause a code is still sent: it works once the pause is over.
+    """
+    ledger = uow.code_sends.get(user_id)
+    block = guesses.blocked(ledger, now=now, rules=rules)
+    if block is guesses.CodesBlocked.STOPPED and ledger is not None:
+        raise codes_blocked(block, ledger, now)
+    return ledger
+
+
+def count_code_guess(
+    uow: UnitOfWork,
+    user: User,
+    ledger: SendLedger | None,
+    *,
+    right: bool,
+    now: datetime,
+    rules: VerificationRules,
+) -> tuple[str, ...]:
+    """In ``uow``, count a checked code on the user's ledger: clear if right, else add one (MF-8).
+
+    ``ledger`` is the ledger as read in ``uow``. Every pause a wrong code
+    begins, and the stop, are audited; returns the notices to email after
+    commit: the first pause of a run, and the stop.
+    """
+    if right:
+        if ledger is not None:
+            cleared = guesses.clear(ledger)
+            if cleared is not ledger:
+                save_ledger(uow, cleared)
+        return ()
+    before = 0 if ledger is None else ledger.wrong_codes
+    counted = guesses.wrong_code(ledger, user_id=user.id, now=now, rules=rules)
+    save_ledger(uow, counted)
+    wrong = counted.wrong_codes
+    if before < rules.stop_at_wrong_codes <= wrong:
+        audit(uow, "code_guesses.stopped", at=now, actor=user, subject=user, wrong_codes=str(wrong))
+        return ("code_guesses_stopped",)
+    if counted.paused_until is None or guesses.pause_after(wrong, rules) is None:
+        return ()
+    audit(
+        uow, "code_guesses.paused", at=now, actor=user, subject=user, wrong_codes=str(wrong),
+        until=counted.paused_until.isoformat(),
+    )  # fmt: skip
+    return ("code_guesses_paused",) if before < rules.pause_from_wrong_codes else ()
+
+
+#: MF-8's notices by name: a subject and a body, filled in by `send_notices`.
+GUESS_NOTICES: Mapping[str, tuple[Template, Template]] = {
+    "code_guesses_paused": (
+        Template("Codes are paused on your $portal account"),
+        Template(
+            "$pause_from wrong codes in a row were entered for your $portal account, so "
+            "no code is accepted for $first_pause. Each further wrong code makes the pause "
+            "longer, and at $stop_at in a row no code is sent or accepted until support "
+            "staff clear them.\n\nIf you did not enter them, someone may know your "
+            "password: change it now.\n"
+        ),
+    ),
+    "code_guesses_stopped": (
+        Template("Codes are stopped on your $portal account"),
+        Template(
+            "$stop_at wrong codes in a row were entered for your $portal account, so no "
+            "code is sent to you or accepted until support staff clear them. Please "
+            "contact support.\n\nIf you did not enter them, someone may know your "
+            "password.\n"
+        ),
+    ),
+}
+
+
+def send_notices(
+    deps: Dependencies,
+    user: User,
+    names: Iterable[str],
+    texts: Mapping[str, tuple[Template, Template]],
+) -> None:
+    """Email the user each notice of ``names``, after commit, in the words of ``texts``.
+
+    The templates are filled in with ``$portal`` and MF-8's numbers
+    (``$pause_from``, ``$first_pause``, ``$stop_at``). A failed delivery is
+    audited, not raised (`send_notice`).
+    """
+    rules = deps.settings.verification
+    words = {
+        "portal": deps.portal_name,
+        "pause_from": str(rules.pause_from_wrong_codes),
+        "first_pause": duration_words(rules.first_code_pause),
+        "stop_at": str(rules.stop_at_wrong_codes),
+    }
+    for name in names:
+        subject, body = texts[name]
+        send_notice(
+            deps, user, user.email, subject.substitute(words), body.substitute(words), notice=name
+        )
+
+
+def send_guess_notices(deps: Dependencies, user: User, names: Iterable[str]) -> None:
+    """Email the user MF-8's notices that entering a code called for (`CodeEntry.notices`)."""
+    send_notices(deps, user, names, GUESS_NOTICES)
 
 
 def duration_words(span: timedelta) -> str:
@@ -273,3 +525,49 @@ def end_sessions(uow: UnitOfWork, user_id: str, *, keep: bytes | None = None) ->
     for session in changed:
         uow.sessions.save(session, expected_version=session.version - 1)
     return len(changed)
+
+
+def require_optional_two_step(deps: Dependencies) -> None:
+    """Refuse to turn two-step verification off where every sign-in needs it (MF-1).
+
+    Under ``SecondFactor.ALWAYS`` the switch is not offered: `InvalidState`
+    (``two_step.required``).
+    """
+    if deps.settings.sign_in.second_factor is SecondFactor.ALWAYS:
+        raise InvalidState(
+            "Two-step verification is required on this portal: it cannot be turned off.",
+            code="two_step.required",
+        )
+
+
+def switch_two_step(
+    uow: UnitOfWork,
+    user: User,
+    *,
+    enabled: bool,
+    now: datetime,
+    actor: User,
+    keep: bytes | None = None,
+    reason: str = "",
+) -> User:
+    """In ``uow``, turn the user's two-step verification on or off; return the user saved.
+
+    A change of two-step verification ends every session of the user but
+    the one hashed ``keep`` (RC-5), and is audited as ``two_step.toggled``,
+    with the ``reason`` a User Manager gave, if any (VF-9, RC-2).
+    """
+    detail = {"reason": reason} if reason else {}
+    changed = revised(user, two_step_enabled=enabled)
+    uow.users.save(changed, expected_version=user.version)
+    revoked = end_sessions(uow, user.id, keep=keep)
+    audit(
+        uow,
+        "two_step.toggled",
+        at=now,
+        actor=actor,
+        subject=changed,
+        enabled="on" if enabled else "off",
+        sessions_revoked=str(revoked),
+        **detail,
+    )
+    return changed

@@ -1,13 +1,17 @@
 """What a signed-in user changes on their own account (PW-5, PW-6, LK-6, PF-1, PF-3, PF-4, VF-9).
 
-Change of password, of profile fields, of email address and of phone number,
-and turning two-step verification off or on. Every action acts on the user
-of the session given, and on nobody else: there is no way here for anyone to
-set another user's password (PW-9).
+Change of password, of profile fields, of email address (confirmed from the
+new address, RC-1) and of phone number, turning two-step verification off
+(with the password and a code, RC-2) or on, and the user's own sessions:
+listed, and ended one by one or all but the current one (RC-5). Every action
+acts on the user of the session given, and on nobody else: there is no way
+here for anyone to set another user's password (PW-9).
 
 The actions that need the current password (changing the password, the
-email address or a phone number) check it the way sign-in does, so that a
-stolen session is not a way around lockout (LK-1, LK-4): the attempt is
+email address or a phone number, turning two-step verification off, ending
+sessions) check it the way sign-in does, with the re-check of
+`securepractice.accounts._recheck` that the second factors' actions share,
+so that a stolen session is not a way around lockout (LK-1, LK-4): the attempt is
 started with the store's atomic counter first, the password is verified
 between two short units of work (no write lock is held while argon2 runs),
 a wrong password is recorded as a failed sign-in and locks the account at
@@ -19,53 +23,56 @@ fresh unit, or lapses, so a right password never counts (DP-5).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hmac
 import zoneinfo
-from collections.abc import Callable, Iterator
 from datetime import datetime
 from string import Template
 from typing import Any
 
 import attrs
 
+from securepractice.accounts import _recheck
+from securepractice.accounts._recheck import CURRENT_PASSWORD_WRONG
 from securepractice.accounts._shared import (
+    CodeEntry,
     audit,
     deliver_code,
+    deliver_or_record,
+    duration_words,
     end_sessions,
     enter_code,
+    ledger_for_send,
+    require_optional_two_step,
     retry_on_conflict,
     save_issued,
     send_email,
+    send_guess_notices,
+    send_notice,
     supersede_links,
+    switch_two_step,
 )
-from securepractice.accounts.signin import lock_if_due, signed_in
-from securepractice.accounts.verification import cancel_open_verification
+from securepractice.accounts.signin import signed_in
+from securepractice.accounts.verification import (
+    cancel_open_verification,
+    link_unit,
+    record_delivery_failure,
+    refuse_link,
+    use_link,
+)
 from securepractice.dependencies import Dependencies, Service
 from securepractice.errors import (
     AlreadyExists,
-    CorruptHash,
-    DeliveryFailed,
     InvalidInput,
     InvalidState,
-    StorageError,
+    NotFound,
 )
 from securepractice.policy import text
 from securepractice.policy.identity import normalize_email
-from securepractice.policy.lockout import (
-    AttemptDecision,
-    attempt_outcome,
-    bounded_password,
-    decide_attempt,
-)
 from securepractice.policy.password import (
     PasswordReport,
-    Violation,
     require_password_text,
-    too_long_to_check,
 )
-from securepractice.policy.sessions import new_session
+from securepractice.policy.sessions import SessionState, new_session, revoke, session_state
 from securepractice.policy.text import MAX_NAME_LENGTH
 from securepractice.records import (
     Challenge,
@@ -81,8 +88,8 @@ from securepractice.records import (
 )
 from securepractice.secret import Secret
 from securepractice.storage.ports import UnitOfWork
-from securepractice.verification import codes
-from securepractice.verification.codes import CodeIssued, VerifyResult
+from securepractice.verification import codes, tokens
+from securepractice.verification.codes import CodeIssued, VerifyOutcome, VerifyResult
 from securepractice.verification.phones import DeliveryOption, delivery_options, parse_phone
 
 __all__ = [
@@ -92,11 +99,19 @@ __all__ = [
     "MAX_SPECIALTIES",
     "MAX_SPECIALTY_LENGTH",
     "ChangePasswordResult",
+    "SessionInfo",
     "change_email",
     "change_password",
+    "confirm_email_change",
+    "end_other_sessions",
+    "end_session",
+    "list_sessions",
     "resend_phone_code",
+    "resend_two_step_off_code",
+    "send_two_step_off_code",
     "set_two_step",
     "start_phone_change",
+    "two_step_off_options",
     "update_profile",
     "verify_phone_code",
 ]
@@ -115,12 +130,33 @@ _SMS = Template(
     "$code is your code to confirm this phone number for $portal. It expires in $lifetime."
 )
 _VOICE = Template("Your code to confirm this phone number for $portal is $spoken. Again: $spoken.")
-
-#: The violation a change of password reports when the current password is wrong (PW-6).
-CURRENT_PASSWORD_WRONG = Violation(
-    "password.current_wrong",
-    "Your current password is not right. Repeated wrong entries lock your account.",
+#: The text and the call script of the code that turns two-step verification off (RC-2).
+_OFF_SMS = Template(
+    "$code is your code to turn off two-step verification for $portal. It expires in "
+    "$lifetime. If you did not ask for it, change your password."
 )
+_OFF_VOICE = Template(
+    "Your code to turn off two-step verification for $portal is $spoken. Again: $spoken."
+)
+#: What a code entered to turn two-step verification off that did not verify means (RC-2).
+_CODE_REFUSALS = {
+    VerifyOutcome.WRONG_CODE: ("verification.wrong_code", "This code is not right."),
+    VerifyOutcome.TOO_MANY_WRONG: (
+        "verification.too_many_wrong",
+        "Too many wrong codes were entered: ask for a new code.",
+    ),
+    VerifyOutcome.EXPIRED: ("verification.expired", "This code has expired: ask for a new one."),
+    VerifyOutcome.NO_ACTIVE_CODE: (
+        "verification.no_active_code",
+        "The code could not be sent: ask for a new one.",
+    ),
+    VerifyOutcome.MALFORMED: (
+        "verification.malformed",
+        "Enter the code as it was sent: its digits only.",
+    ),
+}
+#: The refusal of a code whose verification is over (used, void, or not this one).
+_CODE_USED = ("verification.code_used", "This code can no longer be used: ask for a new one.")
 
 
 @attrs.frozen(kw_only=True)
@@ -140,17 +176,18 @@ class ChangePasswordResult:
         return self.session_token is not None
 
 
-@attrs.frozen
-class _Recheck:
-    """A current password checked outside any unit of work, and what it was checked against.
+@attrs.frozen(kw_only=True)
+class SessionInfo:
+    """One of the user's live sessions, as "your sessions" lists it (RC-5).
 
-    ``started`` is when the attempt was started in the store (LK-4).
+    ``session_id`` is the session's public name (`Session.id`), never its
+    token; ``current`` marks the session the list was asked from.
     """
 
-    user: User
-    credential: Credential
-    matched: bool
-    started: datetime
+    session_id: str
+    started_at: datetime
+    last_active_at: datetime
+    current: bool
 
 
 @functools.cache
@@ -242,7 +279,7 @@ def change_password(
         require_password_text(value, field=field)
     deps = service.deps
     now = deps.now()
-    recheck = _recheck(deps, token, current_password, now, purpose="change_password")
+    recheck = _recheck.recheck(deps, token, current_password, now, purpose="change_password")
     if not recheck.matched:
         # No history check without the current password: it would let a
         # session's thief test guesses of the user's old passwords.
@@ -258,8 +295,8 @@ def change_password(
         hasher=deps.hasher,
     )
     new_hash = deps.hasher.hash(new_password) if report.ok else None
-    with _settling(deps, recheck), deps.unit() as uow:
-        session, user, credential = _proven(
+    with _recheck.settling(deps, recheck), deps.unit() as uow:
+        session, user, credential = _recheck.proven(
             deps, uow, token, now, recheck, allow_expired_password=True
         )
         if new_hash is None:
@@ -276,7 +313,7 @@ def change_password(
         renewed = _replace_credential(
             deps, uow, user, credential=credential, new_hash=new_hash, session=session, now=now
         )
-    _notify(
+    send_notice(
         deps,
         user,
         user.email,
@@ -298,7 +335,10 @@ def _replace_credential(
     session: Session,
     now: datetime,
 ) -> Secret[str]:
-    """Store the new hash, end every session, and continue the current one under a new token."""
+    """Store the new hash, end every session and trusted device (MF-5), continue this session.
+
+    The current session goes on under a new token.
+    """
     settings = deps.settings
     kept = max(settings.password.history - 1, 0)
     uow.credentials.save(
@@ -312,6 +352,7 @@ def _replace_credential(
     )
     revoked = end_sessions(uow, user.id)
     superseded = supersede_links(uow, user.id, TokenPurpose.PASSWORD_RESET)
+    forgotten = supersede_links(uow, user.id, TokenPurpose.TRUSTED_DEVICE)
     renewed = new_session(user_id=user.id, now=now, rules=settings.sign_in)
     # The session continues: it keeps its start, so the absolute lifetime
     # (LK-7) is not extended by a change of password.
@@ -324,6 +365,7 @@ def _replace_credential(
         subject=user,
         sessions_revoked=str(revoked),
         reset_links_voided=str(superseded),
+        devices_forgotten=str(forgotten),
     )
     return renewed.token
 
@@ -366,27 +408,6 @@ def update_profile(
     return _change_own(service.deps, token, changes, "profile.changed")
 
 
-def set_two_step(service: Service, token: str | Secret[str], *, enabled: bool) -> User:
-    """Turn the user's own two-step verification on or off (PF-3, VF-9).
-
-    The flag is the user's and stays as set through changes and resets of
-    the password.
-    """
-    if not isinstance(enabled, bool):
-        raise InvalidInput(
-            f"enabled must be True or False, not {type(enabled).__name__}",
-            field="enabled",
-            code="profile.not_bool",
-        )
-    return _change_own(
-        service.deps,
-        token,
-        {"two_step_enabled": enabled},
-        "two_step.toggled",
-        enabled="on" if enabled else "off",
-    )
-
-
 def _change_own(
     deps: Dependencies,
     token: str | Secret[str],
@@ -419,60 +440,355 @@ def _change_own(
     return user
 
 
-# Email address (PF-4).
+# Two-step verification (PF-3, VF-9, RC-2, RC-5).
+
+
+def set_two_step(
+    service: Service,
+    token: str | Secret[str],
+    *,
+    enabled: bool,
+    current_password: str | None = None,
+    code: str | Secret[str] | None = None,
+) -> User:
+    """Turn the user's own two-step verification on or off (PF-3, VF-9, RC-2, RC-5).
+
+    Turning it off needs the current password, checked and counted as a
+    sign-in attempt is (a wrong one raises `InvalidInput`,
+    ``password.current_wrong``), and the code `send_two_step_off_code`
+    sent to the user's phone. A code that does not verify raises
+    `InvalidInput` on the ``code`` field, with a ``verification.*`` code
+    saying why; wrong ones count, and at the limit the code is void
+    (VF-7). Turning it on needs neither: ``current_password`` and ``code``
+    are not read then. Either change ends the user's other sessions, is
+    audited, and the user is emailed. Setting it to what it is changes
+    nothing. The flag is the user's and stays as set through changes and
+    resets of the password.
+    """
+    if not isinstance(enabled, bool):
+        raise InvalidInput(
+            f"enabled must be True or False, not {type(enabled).__name__}",
+            field="enabled",
+            code="profile.not_bool",
+        )
+    deps = service.deps
+    if enabled:
+        user, changed = _two_step_on(deps, token)
+    else:
+        require_optional_two_step(deps)
+        password = require_password_text(current_password, field="current_password")
+        if not isinstance(code, (str, Secret)):
+            raise InvalidInput(
+                "Enter the code sent to your phone.", field="code", code="code.not_text"
+            )
+        user, changed = _two_step_off(deps, token, password, code)
+    if changed:
+        _two_step_notice(deps, user)
+    return user
+
+
+def _two_step_on(deps: Dependencies, token: str | Secret[str]) -> tuple[User, bool]:
+    """Turn two-step verification on; return the user and whether it changed (RC-5)."""
+    now = deps.now()
+    with deps.unit() as uow:
+        session, user = signed_in(deps, uow, token, now)
+        if user.two_step_enabled:
+            return user, False
+        return switch_two_step(
+            uow, user, enabled=True, now=now, actor=user, keep=session.token_hash
+        ), True
+
+
+def _two_step_off(
+    deps: Dependencies, token: str | Secret[str], current_password: str, code: str | Secret[str]
+) -> tuple[User, bool]:
+    """Check the password, then the code, and turn two-step verification off (RC-2).
+
+    Returns the user and whether it changed. When it is off already,
+    nothing is asked. A code that did not verify is raised after its unit
+    committed, so that a wrong one counts (VF-7).
+    """
+    now = deps.now()
+    with deps.unit() as uow:
+        _session, user = signed_in(deps, uow, token, now)
+        if not user.two_step_enabled:
+            return user, False
+        _latest_challenge(uow, user, Purpose.TWO_STEP_OFF)
+    recheck = _recheck.recheck(deps, token, current_password, now, purpose="two_step_off")
+    _recheck.require_match(recheck)
+
+    def entry() -> tuple[CodeEntry, User, bool]:
+        with deps.unit() as uow:
+            session, user, _credential = _recheck.proven(deps, uow, token, now, recheck)
+            result = _enter(deps, uow, user, Purpose.TWO_STEP_OFF, code=code, now=now)
+            if not (result.verified and user.two_step_enabled):
+                return result, user, False
+            return (
+                result,
+                switch_two_step(
+                    uow, user, enabled=False, now=now, actor=user, keep=session.token_hash
+                ),
+                True,
+            )
+
+    with _recheck.settling(deps, recheck):
+        result, user, changed = retry_on_conflict(entry)
+    send_guess_notices(deps, user, result.notices)
+    if not result.verified:
+        code_name, message = _CODE_REFUSALS.get(result.outcome, _CODE_USED)
+        if result.outcome is VerifyOutcome.WRONG_CODE:
+            message += f" {result.attempts_left} more tries are left before it stops working."
+        raise InvalidInput(message, field="code", code=code_name)
+    return user, changed
+
+
+def _two_step_notice(deps: Dependencies, user: User) -> None:
+    """Tell the user their own two-step verification was turned on or off (RC-2)."""
+    portal = deps.portal_name
+    if user.two_step_enabled:
+        subject = "Two-step verification was turned on"
+        body = (
+            f"Two-step verification of your {portal} account was turned on, and your "
+            "other sessions were signed out."
+        )
+    else:
+        subject = "Two-step verification was turned off"
+        body = (
+            f"Two-step verification of your {portal} account was turned off, and your "
+            "other sessions were signed out. A password reset no longer asks for a code "
+            "sent to your phone. If you did not do this, reset your password now and "
+            "contact support."
+        )
+    send_notice(deps, user, user.email, subject, body, notice="two_step_toggled")
+
+
+def two_step_off_options(service: Service, token: str | Secret[str]) -> tuple[DeliveryOption, ...]:
+    """Return the ways the code that turns two-step verification off can reach the user (VF-2)."""
+    deps = service.deps
+    require_optional_two_step(deps)
+    with deps.unit() as uow:
+        _session, user = signed_in(deps, uow, token, deps.now())
+    return delivery_options(user.phones)
+
+
+def send_two_step_off_code(
+    service: Service, token: str | Secret[str], *, option: DeliveryOption
+) -> None:
+    """Send a code to the user's phone by ``option``, to turn two-step verification off (RC-2).
+
+    ``option`` is one of `two_step_off_options`. A new verification of its
+    own purpose starts, and an earlier one ends: its code stops working.
+    The send limit applies (VF-8), and a failed delivery voids the code and
+    raises `~securepractice.errors.DeliveryFailed` (VF-10). Refused
+    (``two_step.already_off``) when two-step verification is off.
+    """
+    deps = service.deps
+    require_optional_two_step(deps)
+    rules = deps.settings.verification
+
+    def issue() -> tuple[User, codes.CodeIssued]:
+        now = deps.now()
+        with deps.unit() as uow:
+            _session, user = signed_in(deps, uow, token, now)
+            if not user.two_step_enabled:
+                raise InvalidState(
+                    "Two-step verification is off already.", code="two_step.already_off"
+                )
+            cancel_open_verification(uow, user.id, Purpose.TWO_STEP_OFF)
+            issued = codes.issue(
+                user_id=user.id,
+                purpose=Purpose.TWO_STEP_OFF,
+                option=option,
+                offered=delivery_options(user.phones),
+                ledger=ledger_for_send(uow, user.id, now=now, rules=rules),
+                now=now,
+                rules=rules,
+            )
+            save_issued(uow, issued, previous=None)
+            _audit_send(uow, user, issued.challenge, now)
+        return user, issued
+
+    user, issued = retry_on_conflict(issue)
+    deliver_code(deps, user, issued, sms=_OFF_SMS, voice=_OFF_VOICE)
+
+
+def resend_two_step_off_code(service: Service, token: str | Secret[str]) -> None:
+    """Send a new code to turn two-step verification off; the previous one dies at once (VF-5)."""
+    _resend(service.deps, token, Purpose.TWO_STEP_OFF, sms=_OFF_SMS, voice=_OFF_VOICE)
+
+
+# Email address (PF-4, RC-1).
+
+_EMAIL_CHANGE = TokenPurpose.EMAIL_CHANGE
+_EMAIL_TAKEN = "This email address belongs to another account."
 
 
 def change_email(
     service: Service, token: str | Secret[str], *, current_password: str, new_email: str
 ) -> User:
-    """Change the user's email address (their username) after checking the password (PF-4).
+    """Ask to change the user's email address (their username) to ``new_email`` (PF-4, RC-1).
 
-    The address is normalised (ID-1) and must not be another user's
-    (`AlreadyExists`, ``user.email_taken``); outstanding reset links,
-    which went to the old address, stop working. Both the old and the
-    new address are told. A wrong password raises `InvalidInput`
-    (``password.current_wrong``) and counts toward lockout.
+    After the current password (a wrong one raises `InvalidInput`,
+    ``password.current_wrong``, and counts toward lockout), the address,
+    normalised (ID-1), becomes the user's ``pending_email``, and a
+    single-use link that confirms it (`confirm_email_change`; it works for
+    ``LinkRules.email_change_lifetime``, 24 hours) is sent to it; the old
+    address is told that a change was requested. Nothing else changes until
+    then: sign-in, reset links and notices keep the old address. A new
+    request replaces an earlier one, whose link stops working, and asking
+    for the current address withdraws a pending change. An address that is
+    another user's is refused (`AlreadyExists`, ``user.email_taken``). When
+    the link cannot be sent the request stays and
+    `~securepractice.errors.DeliveryFailed` reaches the caller: asking again
+    sends a new link. Returns the user, ``pending_email`` set.
     """
     require_password_text(current_password, field="current_password")
     email = normalize_email(new_email)
     deps = service.deps
+    # A portal without its address cannot send the link: refuse before anything counts.
+    tokens.build_link(Secret("check"), purpose=_EMAIL_CHANGE, rules=deps.settings.links)
     now = deps.now()
-    recheck = _recheck(deps, token, current_password, now, purpose="change_email")
-    _require_match(recheck)
-    taken = False
-    with _settling(deps, recheck), deps.unit() as uow:
-        _session, user, _credential = _proven(deps, uow, token, now, recheck)
-        old_email = user.email
+    recheck = _recheck.recheck(deps, token, current_password, now, purpose="change_email")
+    _recheck.require_match(recheck)
+    link: Secret[str] | None = None
+    with _recheck.settling(deps, recheck), deps.unit() as uow:
+        _session, user, _credential = _recheck.proven(deps, uow, token, now, recheck)
         other = uow.users.get_by_email(email)
-        if other is not None and other.id != user.id:
-            taken = True
+        taken = other is not None and other.id != user.id
+        if taken:
             audit(uow, "email.change_refused", "email_taken", at=now, actor=user, subject=user)
-        elif email != old_email:
-            before = user
-            user = revised(before, email=email)
-            uow.users.save(user, expected_version=before.version)
-            supersede_links(uow, user.id, TokenPurpose.PASSWORD_RESET)
-            audit(uow, "email.changed", at=now, actor=user, subject=user)
+        else:
+            user, link = _pend_email(deps, uow, user, None if email == user.email else email, now)
     if taken:
-        raise AlreadyExists(
-            "This email address belongs to another account.", code="user.email_taken"
+        raise AlreadyExists(_EMAIL_TAKEN, code="user.email_taken")
+    if link is not None:
+        _send_email_change(deps, user, link)
+    return user
+
+
+def _pend_email(
+    deps: Dependencies, uow: UnitOfWork, user: User, email: str | None, now: datetime
+) -> tuple[User, Secret[str] | None]:
+    """In ``uow``, make ``email`` the user's pending address, or withdraw it for None (RC-1).
+
+    Earlier links that confirm an address stop working. Returns the user
+    and the new link to send, if any; withdrawing when nothing is pending
+    changes nothing.
+    """
+    if email is None and user.pending_email is None:
+        return user, None
+    rules = deps.settings.links
+    superseded = supersede_links(uow, user.id, _EMAIL_CHANGE)
+    link = None
+    if email is not None:
+        issued = tokens.issue_token(user_id=user.id, purpose=_EMAIL_CHANGE, now=now, rules=rules)
+        uow.link_tokens.add(issued.record)
+        link = tokens.build_link(issued.token, purpose=_EMAIL_CHANGE, rules=rules)
+    changed = revised(user, pending_email=email)
+    uow.users.save(changed, expected_version=user.version)
+    audit(
+        uow,
+        "email.change_requested" if email is not None else "email.change_withdrawn",
+        at=now,
+        actor=user,
+        subject=user,
+        links_superseded=str(superseded),
+    )
+    return changed, link
+
+
+def _send_email_change(deps: Dependencies, user: User, link: Secret[str]) -> None:
+    """Tell the current address that a change was asked for; send the link to the new one."""
+    portal = deps.portal_name
+    send_notice(
+        deps,
+        user,
+        user.email,
+        "A change of your email address was requested",
+        f"Someone signed in to your {portal} account asked to change its email address. "
+        "The new address takes effect only when it is confirmed from a link sent to it; "
+        "until then you sign in, and get your mail, at this address. If you did not ask "
+        "for this, change your password now, which signs out every other session, and "
+        "contact support.",
+        notice="email_change_requested",
+    )
+    new = str(user.pending_email)
+    lifetime = duration_words(deps.settings.links.email_change_lifetime)
+    body = (
+        f"Someone, probably you, asked to make this the email address of an account on "
+        f"{portal}.\n\nTo confirm it, open this link while signed in to {portal} (it works "
+        f"for {lifetime}, once):\n\n{link.reveal()}\n\nUntil then the account keeps its "
+        "current address. If you did not ask, ignore this email.\n"
+    )
+    deliver_or_record(
+        lambda: send_email(deps, new, f"Confirm your new email address for {portal}", body),
+        lambda failure: record_delivery_failure(
+            deps, "email.change_link_failed", failure, user, actor=user
+        ),
+    )
+
+
+def confirm_email_change(
+    service: Service, token: str | Secret[str], *, link_token: str | Secret[str]
+) -> User:
+    """Make the pending address the user's email, from the link sent to it (RC-1).
+
+    ``token`` is the session of the user who asked, ``link_token`` the
+    token of the link. The link works once, within its lifetime, only while
+    it is the user's latest one, and only in that user's session: an
+    unknown, expired, used or superseded link, or one opened in another
+    user's session, raises the one `~securepractice.errors.InvalidToken`
+    (``token.invalid``, RG-6), and the true reason is audited
+    (``email.change_refused``). Without a live session it raises
+    `~securepractice.errors.InvalidToken` (``session.invalid``), and the
+    link still works once the user signs in. The address is checked again:
+    when it has become another user's, the change ends (the link is used
+    up, the pending address dropped) and `AlreadyExists`
+    (``user.email_taken``) is raised. Otherwise the email switches,
+    outstanding reset links stop working, and both addresses are told.
+    """
+    deps = service.deps
+    with link_unit(deps, link_token, _EMAIL_CHANGE) as step:
+        uow, now = step.uow, step.now
+        _session, user = signed_in(deps, uow, token, now)
+        if user.id != step.user.id:
+            raise refuse_link(step, "other_user")
+        new = user.pending_email
+        if new is None:
+            raise refuse_link(step, "nothing_pending")
+        use_link(step, link_token)
+        other = uow.users.get_by_email(new)
+        taken = other is not None and other.id != user.id
+        old = user
+        user = (
+            revised(old, pending_email=None)
+            if taken
+            else revised(old, email=new, pending_email=None)
         )
-    if email != old_email:
-        portal = deps.portal_name
-        for address in (old_email, email):
-            _notify(
-                deps,
-                user,
-                address,
-                "Your email address was changed",
-                f"The email address of your {portal} account was changed, and this is "
-                "the address you now sign in with. If you did not change it, contact "
-                "support."
-                if address == email
-                else f"The email address of your {portal} account was changed to another "
-                "address. If you did not change it, contact support.",
-                notice="email_changed",
-            )
+        uow.users.save(user, expected_version=old.version)
+        if taken:
+            audit(uow, "email.change_refused", "email_taken", at=now, actor=user, subject=user)
+        else:
+            superseded = supersede_links(uow, user.id, TokenPurpose.PASSWORD_RESET)
+            audit(
+                uow, "email.changed", at=now, actor=user, subject=user,
+                reset_links_voided=str(superseded),
+            )  # fmt: skip
+    if taken:
+        raise AlreadyExists(_EMAIL_TAKEN, code="user.email_taken")
+    portal = deps.portal_name
+    to_old = (
+        f"The email address of your {portal} account was changed to another address. "
+        "If you did not change it, contact support."
+    )
+    to_new = (
+        f"The email address of your {portal} account was changed, and this is the "
+        "address you now sign in with. If you did not change it, contact support."
+    )
+    for address, body in ((old.email, to_old), (user.email, to_new)):
+        send_notice(
+            deps, user, address, "Your email address was changed", body, notice="email_changed"
+        )
     return user
 
 
@@ -494,8 +810,9 @@ def start_phone_change(
     the code sent to it; until then the user's numbers are unchanged.
     ``option_method`` must be one the new number allows (VF-2). An
     earlier unfinished change is cancelled. The send limit applies
-    (VF-8). When delivery fails the code is void and `DeliveryFailed`
-    reaches the caller (VF-10); `resend_phone_code` may then try again.
+    (VF-8). When delivery fails the code is void and
+    `~securepractice.errors.DeliveryFailed` reaches the caller (VF-10);
+    `resend_phone_code` may then try again.
     """
     require_password_text(current_password, field="current_password")
     if not isinstance(kind, PhoneKind):
@@ -522,28 +839,28 @@ def start_phone_change(
             code="verification.option_not_offered",
         )
 
-    def require_new(user: User) -> None:
+    def require_new(_uow: UnitOfWork, user: User) -> None:
         if phone in user.phones:
             raise InvalidInput(
                 "this is already your number", field=kind.value, code="phone.unchanged"
             )
 
     now = deps.now()
-    recheck = _recheck(
+    recheck = _recheck.recheck(
         deps, token, current_password, now, purpose="change_phone", precheck=require_new
     )
-    _require_match(recheck)
+    _recheck.require_match(recheck)
 
     def issue() -> tuple[User, codes.CodeIssued]:
         with deps.unit() as uow:
-            _session, user, _credential = _proven(deps, uow, token, now, recheck)
+            _session, user, _credential = _recheck.proven(deps, uow, token, now, recheck)
             cancel_open_verification(uow, user.id, Purpose.NEW_PHONE)
             issued = codes.issue(
                 user_id=user.id,
                 purpose=Purpose.NEW_PHONE,
                 option=option,
                 offered=offered,
-                ledger=uow.code_sends.get(user.id),
+                ledger=ledger_for_send(uow, user.id, now=now, rules=rules),
                 now=now,
                 rules=rules,
                 phone_kind=kind,
@@ -552,7 +869,7 @@ def start_phone_change(
             _audit_send(uow, user, issued.challenge, now)
         return user, issued
 
-    with _settling(deps, recheck):
+    with _recheck.settling(deps, recheck):
         user, issued = retry_on_conflict(issue)
     _send_code(deps, user, issued)
 
@@ -564,25 +881,7 @@ def resend_phone_code(service: Service, token: str | Secret[str]) -> None:
     (``verification.not_started``) or it is finished or void
     (``verification.not_active``).
     """
-    deps = service.deps
-
-    def issue() -> tuple[User, codes.CodeIssued]:
-        now = deps.now()
-        with deps.unit() as uow:
-            _session, user = signed_in(deps, uow, token, now)
-            challenge = _phone_challenge(uow, user)
-            issued = codes.resend(
-                challenge,
-                ledger=uow.code_sends.get(user.id),
-                now=now,
-                rules=deps.settings.verification,
-            )
-            save_issued(uow, issued, previous=challenge)
-            _audit_send(uow, user, issued.challenge, now)
-        return user, issued
-
-    user, issued = retry_on_conflict(issue)
-    _send_code(deps, user, issued)
+    _resend(service.deps, token, Purpose.NEW_PHONE, sms=_SMS, voice=_VOICE)
 
 
 def verify_phone_code(
@@ -593,54 +892,107 @@ def verify_phone_code(
     A code works once, for this user's phone change only; wrong entries
     count, and at the limit the change is void (VF-7). The outcome is a
     value (`~securepractice.verification.codes.VerifyOutcome`); on success
-    the user is emailed a notice.
+    the user's other sessions end (RC-5) and the user is emailed a notice.
     """
     deps = service.deps
 
-    def entry() -> tuple[VerifyResult, User]:
+    def entry() -> tuple[CodeEntry, User]:
         now = deps.now()
         with deps.unit() as uow:
-            _session, user = signed_in(deps, uow, token, now)
-            result = enter_code(
-                uow,
-                _phone_challenge(uow, user),
-                code,
-                user=user,
-                purpose=Purpose.NEW_PHONE,
-                now=now,
-                rules=deps.settings.verification,
-            )
+            session, user = signed_in(deps, uow, token, now)
+            result = _enter(deps, uow, user, Purpose.NEW_PHONE, code=code, now=now)
             if result.verified:
-                user = _install_phone(uow, user, result.challenge, now)
+                user = _install_phone(uow, user, result.challenge, now, keep=session.token_hash)
         return result, user
 
     result, user = retry_on_conflict(entry)
+    send_guess_notices(deps, user, result.notices)
     if result.verified:
-        _notify(
+        send_notice(
             deps,
             user,
             user.email,
             "Your phone number was changed",
             f"A phone number of your {deps.portal_name} account was changed and "
-            "verified. If you did not change it, contact support.",
+            "verified, and your other sessions were signed out. If you did not change "
+            "it, contact support.",
             notice="phone_changed",
         )
     return result
 
 
-def _phone_challenge(uow: UnitOfWork, user: User) -> Challenge:
-    """Return the user's phone change: their latest new-phone verification."""
-    challenge = uow.challenges.latest(user.id, Purpose.NEW_PHONE)
+#: What a code action says when no verification of its purpose was started.
+_NOT_STARTED = {
+    Purpose.NEW_PHONE: "no change of phone number is under way: start one first",
+    Purpose.TWO_STEP_OFF: "no code to turn two-step verification off was sent: ask for one first",
+}
+
+
+def _latest_challenge(uow: UnitOfWork, user: User, purpose: Purpose) -> Challenge:
+    """Return the user's latest verification for ``purpose``: the one under way, or the last."""
+    challenge = uow.challenges.latest(user.id, purpose)
     if challenge is None:
-        raise InvalidState(
-            "no change of phone number is under way: start one first",
-            code="verification.not_started",
-        )
+        raise InvalidState(_NOT_STARTED[purpose], code="verification.not_started")
     return challenge
 
 
-def _install_phone(uow: UnitOfWork, user: User, challenge: Challenge, now: datetime) -> User:
-    """Put the verified number in its field, in place of the user's number of that kind."""
+def _enter(
+    deps: Dependencies,
+    uow: UnitOfWork,
+    user: User,
+    purpose: Purpose,
+    *,
+    code: str | Secret[str],
+    now: datetime,
+) -> CodeEntry:
+    """In ``uow``, enter ``code`` on the user's latest verification for ``purpose`` (VF-7, MF-8)."""
+    return enter_code(
+        uow,
+        _latest_challenge(uow, user, purpose),
+        code,
+        user=user,
+        purpose=purpose,
+        now=now,
+        rules=deps.settings.verification,
+    )
+
+
+def _resend(
+    deps: Dependencies,
+    token: str | Secret[str],
+    purpose: Purpose,
+    *,
+    sms: Template,
+    voice: Template,
+) -> None:
+    """Send a new code for the user's verification of ``purpose``, in its words (VF-5, VF-8)."""
+
+    def issue() -> tuple[User, codes.CodeIssued]:
+        now = deps.now()
+        with deps.unit() as uow:
+            _session, user = signed_in(deps, uow, token, now)
+            challenge = _latest_challenge(uow, user, purpose)
+            issued = codes.resend(
+                challenge,
+                ledger=ledger_for_send(uow, user.id, now=now, rules=deps.settings.verification),
+                now=now,
+                rules=deps.settings.verification,
+            )
+            save_issued(uow, issued, previous=challenge)
+            _audit_send(uow, user, issued.challenge, now)
+        return user, issued
+
+    user, issued = retry_on_conflict(issue)
+    deliver_code(deps, user, issued, sms=sms, voice=voice)
+
+
+def _install_phone(
+    uow: UnitOfWork, user: User, challenge: Challenge, now: datetime, *, keep: bytes
+) -> User:
+    """Put the verified number in its field, in place of the user's number of that kind.
+
+    The user's sessions but the one hashed ``keep`` end (RC-5).
+    """
     if challenge.phone_kind is None:
         raise InvalidState(
             "this verification does not say which number it is for",
@@ -649,7 +1001,11 @@ def _install_phone(uow: UnitOfWork, user: User, challenge: Challenge, now: datet
     new = Phone(number=challenge.destination, kind=challenge.phone_kind)
     changed = revised(user, phones=_with_phone(user.phones, new))
     uow.users.save(changed, expected_version=user.version)
-    audit(uow, "phone.changed", at=now, actor=changed, subject=changed, kind=new.kind.value)
+    revoked = end_sessions(uow, user.id, keep=keep)
+    audit(
+        uow, "phone.changed", at=now, actor=changed, subject=changed, kind=new.kind.value,
+        sessions_revoked=str(revoked),
+    )  # fmt: skip
     return changed
 
 
@@ -671,163 +1027,104 @@ def _send_code(deps: Dependencies, user: User, issued: CodeIssued) -> None:
     deliver_code(deps, user, issued, sms=_SMS, voice=_VOICE)
 
 
-# The current password, checked as a sign-in attempt (PW-6, PF-4, LK-1, LK-4).
+# The user's own sessions (RC-5).
 
 
-def _recheck(
-    deps: Dependencies,
-    token: str | Secret[str],
-    password: str,
-    now: datetime,
-    *,
-    purpose: str,
-    precheck: Callable[[User], None] | None = None,
-) -> _Recheck:
-    """Start an attempt, then verify ``password`` with no unit of work open.
+def list_sessions(service: Service, token: str | Secret[str]) -> tuple[SessionInfo, ...]:
+    """List the user's live sessions: the current one (marked) first, then latest activity (RC-5).
 
-    A wrong password is recorded (and locks at the threshold) in a unit of
-    its own, tried once more when it fails; a right one is recorded by
-    `_proven`. ``precheck`` refuses the action before anything is counted.
-    A password too long to be anyone's is wrong, refused before it is
-    normalised or hashed (IN-3).
+    A session that ended (signed out, revoked, idle or too old, LK-6, LK-7)
+    is not listed. Nothing here is a token: a session is named by its
+    public id, which `end_session` takes.
     """
-    too_long = too_long_to_check(password, deps.settings.password)
-    allow_expired = purpose == "change_password"
+    deps = service.deps
+    now = deps.now()
     with deps.unit() as uow:
-        _session, user = signed_in(deps, uow, token, now, allow_expired_password=allow_expired)
-        credential = uow.credentials.get(user.id)
-        if credential is None:
-            raise InvalidState("this account has no password yet", code="password.not_set")
-        if precheck is not None:
-            precheck(user)
-        failures = uow.sign_in_failures.start(
-            user.id, now=now, abandoned_before=now - deps.settings.sign_in.attempt_timeout
+        current, user = signed_in(deps, uow, token, now)
+        live = _live_sessions(deps, uow, user, now)
+    listed = (
+        SessionInfo(
+            session_id=session.id,
+            started_at=session.created_at,
+            last_active_at=session.last_active_at,
+            current=session.token_hash == current.token_hash,
         )
-    hasher = deps.hasher
-    decision = decide_attempt(locked=user.locked, failures=failures, rules=deps.settings.sign_in)
-    if too_long or decision is AttemptDecision.REFUSE_LOCKED:
-        hasher.dummy_verify(bounded_password(password, deps.settings.password))
-        matched = False
-    else:
-        try:
-            matched = hasher.verify(credential.password_hash, password)
-        except CorruptHash:
-            with deps.unit() as uow:
-                uow.sign_in_failures.finish(
-                    user.id, started=now, outcome=attempt_outcome(matched=None, accepted=False)
-                )
-                audit(
-                    uow, "password.recheck", "corrupt_hash", at=now, subject=user, purpose=purpose
-                )
-            raise
-    if not matched:
-        try:
-            _record_wrong(deps, user, now, purpose=purpose)
-        except StorageError:
-            _record_wrong(deps, user, now, purpose=purpose)
-    return _Recheck(user, credential, matched, now)
-
-
-def _record_wrong(deps: Dependencies, user: User, started: datetime, *, purpose: str) -> None:
-    """In a unit of its own, count the wrong current password and lock at the threshold (LK-1)."""
-    with deps.unit() as uow:
-        failures = uow.sign_in_failures.finish(
-            user.id, started=started, outcome=attempt_outcome(matched=False, accepted=False)
-        )
-        current = uow.users.get(user.id)
-        if current is not None:
-            lock_if_due(deps, uow, current, failures, started)
-        audit(
-            uow,
-            "password.recheck",
-            "wrong_password",
-            at=started,
-            actor=user,
-            subject=user,
-            purpose=purpose,
-        )
-
-
-@contextlib.contextmanager
-def _settling(deps: Dependencies, recheck: _Recheck) -> Iterator[None]:
-    """Around the unit that acts on a right password: if it fails, the attempt does not count.
-
-    `_proven` clears the failures in that unit; when the unit fails (storage,
-    a send limit, a session ended meanwhile) that is rolled back, so the
-    attempt is finished here as not counted, in a fresh unit (DP-5). If
-    that fails too, the attempt lapses after ``attempt_timeout``.
-    """
-    try:
-        yield
-    except Exception:
-        with contextlib.suppress(StorageError), deps.unit() as uow:
-            uow.sign_in_failures.finish(
-                recheck.user.id,
-                started=recheck.started,
-                outcome=attempt_outcome(matched=True, accepted=False),
-            )
-        raise
-
-
-def _require_match(recheck: _Recheck) -> None:
-    """Refuse the action when the current password given was wrong (PW-6)."""
-    if not recheck.matched:
-        raise InvalidInput(
-            CURRENT_PASSWORD_WRONG.message,
-            field="current_password",
-            code=CURRENT_PASSWORD_WRONG.code,
-        )
-
-
-def _proven(
-    deps: Dependencies,
-    uow: UnitOfWork,
-    token: str | Secret[str],
-    now: datetime,
-    recheck: _Recheck,
-    *,
-    allow_expired_password: bool = False,
-) -> tuple[Session, User, Credential]:
-    """Return the session, user and credential again, now that the password was right.
-
-    Finishes the attempt as right, which clears the count of failed
-    attempts (LK-3), inside ``uow``: run it within `_settling`. Refuses
-    (``password.changed_meanwhile``) when the password checked is no longer
-    the current one.
-    """
-    session, user = signed_in(deps, uow, token, now, allow_expired_password=allow_expired_password)
-    stored = uow.credentials.get(user.id)
-    if stored is None or not hmac.compare_digest(
-        stored.password_hash.encode(), recheck.credential.password_hash.encode()
-    ):
-        raise InvalidState(
-            "the password was changed meanwhile: sign in again",
-            code="password.changed_meanwhile",
-        )
-    uow.sign_in_failures.finish(
-        user.id, started=recheck.started, outcome=attempt_outcome(matched=True, accepted=True)
+        for session in live
     )
-    return session, user, stored
+    return tuple(
+        sorted(
+            listed,
+            key=lambda s: (s.current, s.last_active_at, s.started_at, s.session_id),
+            reverse=True,
+        )
+    )
 
 
-def _notify(
-    deps: Dependencies, user: User, to: str, subject: str, body: str, *, notice: str
+def end_session(
+    service: Service, token: str | Secret[str], *, session_id: str, current_password: str
 ) -> None:
-    """Email a notice of a change already made; a failed delivery is audited, not raised.
+    """End one of the user's sessions, named by its public id, after the password (RC-5).
 
-    The change is committed by then, so an error would tell the caller it
-    failed when it did not (and, for a change of password, lose the new
-    session token).
+    The current session may be ended too: that is signing out. A wrong
+    password raises `InvalidInput` (``password.current_wrong``) and counts
+    toward lockout, as for a change of email. An id that names no live
+    session of the user raises `~securepractice.errors.NotFound`
+    (``session.unknown_id``) before the password is checked.
     """
-    try:
-        send_email(deps, to, subject, body)
-    except DeliveryFailed as failure:
-        with deps.unit() as uow:
-            audit(
-                uow,
-                "notice.failed",
-                failure.code,
-                at=deps.now(),
-                subject=user,
-                notice=notice,
+    session_id = text.identifier(session_id, field="session_id")
+    require_password_text(current_password, field="current_password")
+    deps = service.deps
+    now = deps.now()
+
+    def named(uow: UnitOfWork, user: User) -> Session:
+        found = [s for s in _live_sessions(deps, uow, user, now) if s.id == session_id]
+        if not found:
+            raise NotFound(
+                "You have no live session with this id: it may have ended already.",
+                code="session.unknown_id",
             )
+        return found[0]
+
+    recheck = _recheck.recheck(
+        deps, token, current_password, now, purpose="end_session", precheck=named
+    )
+    _recheck.require_match(recheck)
+    with _recheck.settling(deps, recheck), deps.unit() as uow:
+        current, user, _credential = _recheck.proven(deps, uow, token, now, recheck)
+        ended = revoke(named(uow, user))
+        uow.sessions.save(ended, expected_version=ended.version - 1)
+        audit(
+            uow, "sessions.revoked", at=now, actor=user, subject=user, scope="one",
+            current=str(ended.token_hash == current.token_hash).lower(), sessions_revoked="1",
+        )  # fmt: skip
+
+
+def end_other_sessions(service: Service, token: str | Secret[str], *, current_password: str) -> int:
+    """End every session of the user but the current one, after the password (RC-5).
+
+    Returns how many ended. A wrong password raises `InvalidInput`
+    (``password.current_wrong``) and counts toward lockout.
+    """
+    require_password_text(current_password, field="current_password")
+    deps = service.deps
+    now = deps.now()
+    recheck = _recheck.recheck(deps, token, current_password, now, purpose="end_sessions")
+    _recheck.require_match(recheck)
+    with _recheck.settling(deps, recheck), deps.unit() as uow:
+        current, user, _credential = _recheck.proven(deps, uow, token, now, recheck)
+        revoked = end_sessions(uow, user.id, keep=current.token_hash)
+        audit(
+            uow, "sessions.revoked", at=now, actor=user, subject=user, scope="others",
+            sessions_revoked=str(revoked),
+        )  # fmt: skip
+    return revoked
+
+
+def _live_sessions(deps: Dependencies, uow: UnitOfWork, user: User, now: datetime) -> list[Session]:
+    """Return the user's sessions still usable at ``now`` (LK-6, LK-7)."""
+    rules = deps.settings.sign_in
+    return [
+        session
+        for session in uow.sessions.list_for_user(user.id)
+        if session_state(session, now=now, rules=rules) is SessionState.ACTIVE
+    ]

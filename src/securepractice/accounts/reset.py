@@ -20,6 +20,7 @@ import attrs
 from securepractice.accounts._shared import (
     audit,
     duration_words,
+    email_lookup,
     end_sessions,
     send_email,
     supersede_links,
@@ -34,8 +35,8 @@ from securepractice.accounts.verification import (
     verification_due,
 )
 from securepractice.dependencies import Dependencies, Service
-from securepractice.errors import DeliveryFailed, InvalidInput
-from securepractice.policy.identity import normalize_email
+from securepractice.errors import DeliveryFailed
+from securepractice.policy.lockout import Lock, with_lock
 from securepractice.policy.password import PasswordReport
 from securepractice.records import Credential, Purpose, TokenPurpose, User, revised
 from securepractice.secret import Secret
@@ -74,13 +75,6 @@ class ResetStep:
     delivery_options: tuple[DeliveryOption, ...] = ()
 
 
-@attrs.frozen
-class _Mail:
-    to: str
-    subject: str
-    body: str
-
-
 def forgot_password(service: Service, *, email: str) -> None:
     """Send a reset link to ``email`` if it is a registered user's ("Forgot Password").
 
@@ -91,51 +85,60 @@ def forgot_password(service: Service, *, email: str) -> None:
     password to reset: they get an email that sends them back to their
     invitation instead. A failure to hand the email over is audited, not
     raised, since raising would tell that the account exists.
+
+    Every request makes the same storage calls and the same hashing (IN-4):
+    a link is made and stored each time, under the user's id when it is to
+    be sent, or else under the address's key (`email_lookup`), where it
+    supersedes the earlier ones as a user's links do, and is never sent.
     """
     deps = service.deps
+    rules = deps.settings.links
     # Refuse a portal without its address for every email alike, known or not.
-    tokens.build_link(Secret("check"), purpose=_RESET, rules=deps.settings.links)
+    tokens.build_link(Secret("check"), purpose=_RESET, rules=rules)
     now = deps.now()
-    try:
-        address: str | None = normalize_email(email)
-    except InvalidInput:
-        address = None
+    address, unknown = email_lookup(deps.settings, email)
     with deps.unit() as uow:
-        user = uow.users.get_by_email(address) if address is not None else None
-        outcome, mail = _reset_request(deps, uow, user, now)
+        user = uow.users.get_by_email(address)
+        credential = uow.credentials.get(unknown if user is None else user.id)
+        outcome = _reset_outcome(user, credential)
+        key = user.id if user is not None and outcome == "ok" else unknown
+        cancel_open_verification(uow, key, Purpose.PASSWORD_RESET)
+        issued = tokens.issue_token(user_id=key, purpose=_RESET, now=now, rules=rules)
+        supersede_links(uow, key, _RESET)
+        uow.link_tokens.add(issued.record)
         audit(uow, "password.reset_requested", outcome, at=now, subject=user)
-    if mail is None or user is None:
+    if user is None or outcome in {"unknown_user", "deactivated"}:
         return
     try:
-        send_email(deps, mail.to, mail.subject, mail.body)
+        send_email(deps, user.email, *_reset_mail(deps, user, outcome, issued.token))
     except DeliveryFailed as failure:
         record_delivery_failure(deps, "password.reset_email_failed", failure, user, actor=None)
 
 
-def _reset_request(
-    deps: Dependencies, uow: UnitOfWork, user: User | None, now: datetime
-) -> tuple[str, _Mail | None]:
-    """Decide what a reset request for ``user`` does; store its link if it gets one."""
+def _reset_outcome(user: User | None, credential: Credential | None) -> str:
+    """Say what a reset request for ``user`` does: ``ok`` sends the link; the rest do not."""
     if user is None:
-        return "unknown_user", None
+        return "unknown_user"
     if user.deactivated:
-        return "deactivated", None
+        return "deactivated"
+    return "not_registered" if credential is None else "ok"
+
+
+def _reset_mail(
+    deps: Dependencies, user: User, outcome: str, token: Secret[str]
+) -> tuple[str, str]:
+    """Return the subject and body of the email a reset request sends ``user``."""
     name = deps.portal_name
-    if uow.credentials.get(user.id) is None:
-        body = (
+    if outcome == "not_registered":
+        return f"Finish registering on {name}", (
             f"Someone asked to reset the password of {user.email} on {name}, but this "
             "account has not finished registering, so it has no password yet.\n\n"
             "To register, open the link in your invitation email. If it no longer works, "
             "ask the person who invited you to send a new invitation.\n"
         )
-        return "not_registered", _Mail(user.email, f"Finish registering on {name}", body)
     rules = deps.settings.links
-    cancel_open_verification(uow, user.id, Purpose.PASSWORD_RESET)
-    issued = tokens.issue_token(user_id=user.id, purpose=_RESET, now=now, rules=rules)
-    link = tokens.build_link(issued.token, purpose=_RESET, rules=rules)
-    supersede_links(uow, user.id, _RESET)
-    uow.link_tokens.add(issued.record)
-    body = (
+    link = tokens.build_link(token, purpose=_RESET, rules=rules)
+    return f"Reset your {name} password", (
         f"Someone, probably you, asked to reset the password of {user.email} on {name}.\n\n"
         f"To choose a new password, open this link (it works for "
         f"{duration_words(rules.reset_lifetime)}, once):\n\n"
@@ -144,7 +147,6 @@ def _reset_request(
         "new password twice. If you did not ask, ignore this email: your password has "
         "not changed.\n"
     )
-    return "ok", _Mail(user.email, f"Reset your {name} password", body)
 
 
 def open_reset_link(service: Service, token: str | Secret[str]) -> ResetStep:
@@ -201,14 +203,17 @@ def _require_password_step(step: LinkStep) -> None:
 
 
 def _complete(deps: Dependencies, step: LinkStep, token: str | Secret[str], hashed: str) -> User:
-    """Store the new password and end what the old one allowed (RS-3), in ``step``'s unit."""
+    """Store the new password and end what the old one allowed (RS-3, MF-5), in ``step``'s unit.
+
+    Every lock ends with it, a temporary one too (MF-7).
+    """
     uow, user, now = step.uow, step.user, step.now
     use_link(step, token)
     _store_password(deps, uow, user.id, hashed, now)
     supersede_links(uow, user.id, _RESET)
-    unlocked = user
-    if user.locked:
-        unlocked = revised(user, locked=False)
+    forgotten = supersede_links(uow, user.id, TokenPurpose.TRUSTED_DEVICE)
+    unlocked = with_lock(user, Lock())
+    if unlocked is not user:
         uow.users.save(unlocked, expected_version=user.version)
         audit(uow, "account.unlocked", "password_reset", at=now, actor=user, subject=user)
     uow.sign_in_failures.reset(user.id)
@@ -216,6 +221,7 @@ def _complete(deps: Dependencies, step: LinkStep, token: str | Secret[str], hash
     audit(
         uow, "password.reset", at=now, actor=user, subject=user,
         sessions_revoked=str(revoked), was_locked=str(user.locked).lower(),
+        devices_forgotten=str(forgotten),
     )  # fmt: skip
     return unlocked
 

@@ -1,4 +1,4 @@
-"""Sign-in, lockout, sessions and sign-out (LK-1..LK-8, PW-5, PW-7, DP-5).
+"""Sign-in, lockout, sessions and sign-out (LK-1..LK-8, PW-5, PW-7, DP-5, RC-4).
 
 A sign-in takes two short units of work with the password check between
 them, so that no database lock is held while argon2 runs:
@@ -22,35 +22,53 @@ caller (LK-5) and cost the same work (IN-4): the same storage calls in both
 units and one argon2 verification, of a bounded input, whatever the
 password's length (IN-3). The true reason is in the result's ``reason`` and
 in the audit log, for the operator.
+
+A right password is asked of the compromised-password source, when the
+portal has one, between the two units (RC-4): a listed password is marked
+compromised, and like an expired one (PW-5) it then signs in only as far as
+the change of password. A source that cannot answer never blocks a right
+password; a wrong one is never sent to it, so refusals are unchanged (LK-5).
 """
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
+from string import Template
 
 import attrs
 
-from securepractice.accounts._shared import audit, end_sessions
+from securepractice.accounts._shared import (
+    audit,
+    duration_words,
+    email_lookup,
+    end_sessions,
+    send_notice,
+)
 from securepractice.dependencies import Dependencies, Service
 from securepractice.errors import (
     Conflict,
     CorruptHash,
-    InvalidInput,
     InvalidState,
     InvalidToken,
     StorageError,
 )
-from securepractice.policy.identity import normalize_email
+from securepractice.policy.compromised import CompromisedCheckFailed
 from securepractice.policy.lockout import (
     AttemptDecision,
+    Lock,
+    attempt_decision,
     attempt_outcome,
     bounded_password,
-    decide_attempt,
-    email_counter_key,
-    locks_now,
+    lock_after,
+    lock_of,
+    with_lock,
 )
-from securepractice.policy.password import password_expired, too_long_to_check
+from securepractice.policy.password import (
+    normalize_password,
+    password_expired,
+    too_long_to_check,
+)
 from securepractice.policy.sessions import (
     SESSION_ENDED_MESSAGE,
     SessionState,
@@ -60,23 +78,30 @@ from securepractice.policy.sessions import (
     session_token_hash,
     touched,
 )
-from securepractice.records import Credential, Session, User, revised
+from securepractice.records import Credential, Session, TokenPurpose, User, revised
 from securepractice.secret import Secret
-from securepractice.settings import Settings
+from securepractice.settings import SecondFactor
 from securepractice.storage.ports import UnitOfWork
+from securepractice.verification import tokens
 
 __all__ = [
     "INVALID_CREDENTIALS_MESSAGE",
+    "SECOND_FACTOR_MESSAGE",
+    "Notices",
     "SessionStatus",
     "SignInOutcome",
     "SignInReason",
     "SignInResult",
     "lock_if_due",
+    "open_session",
     "session_status",
     "sign_in",
     "sign_out",
     "signed_in",
+    "tell_compromised",
+    "tell_locked",
     "touch_session",
+    "trusted_device",
 ]
 
 #: The one public message of a refused sign-in: it names all three causes (LK-5).
@@ -84,15 +109,30 @@ INVALID_CREDENTIALS_MESSAGE = (
     "We could not sign you in. Check the email address and the password; "
     "if your account is locked, reset your password."
 )
-_EXPIRED_MESSAGE = "Your password has expired: choose a new one to continue."
+#: The email that tells a user their password was marked compromised (RC-4); no secret in it.
+_COMPROMISED_SUBJECT = Template("Choose a new $portal password")
+_COMPROMISED_BODY = Template(
+    "The password of $email on $portal is known to have been exposed, so it can no "
+    "longer be used as it is.\n\n"
+    "The next time you sign in, you will be asked to choose a new password before "
+    'anything else. You can also choose one now with "Forgot Password".\n\n'
+    "If you use the same password anywhere else, change it there too.\n"
+)
 
 
 class SignInOutcome(enum.Enum):
-    """What the caller may show (LK-5): the three public outcomes of a sign-in."""
+    """What the caller may show (LK-5): the public outcomes of a sign-in.
+
+    ``PASSWORD_EXPIRED`` (PW-5) and ``PASSWORD_COMPROMISED`` (RC-4) sign in
+    only as far as the change of password: `SignInResult.must_change_password`.
+    """
 
     OK = "ok"
     INVALID_CREDENTIALS = "invalid_credentials"
     PASSWORD_EXPIRED = "password_expired"
+    PASSWORD_COMPROMISED = "password_compromised"
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
+    SECOND_FACTOR_REFUSED = "second_factor_refused"
 
 
 class SignInReason(enum.Enum):
@@ -100,22 +140,33 @@ class SignInReason(enum.Enum):
 
     OK = "ok"
     PASSWORD_EXPIRED = "password_expired"
+    PASSWORD_COMPROMISED = "password_compromised"
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
     UNKNOWN_USER = "unknown_user"
     NOT_REGISTERED = "not_registered"
     WRONG_PASSWORD = "wrong_password"
     PASSWORD_TOO_LONG = "password_too_long"
     LOCKED = "locked"
+    TEMPORARILY_LOCKED = "temporarily_locked"
     DEACTIVATED = "deactivated"
+    WRONG_CODE = "wrong_code"
+    CODES_PAUSED = "codes_paused"
+    CODES_STOPPED = "codes_stopped"
 
 
 @attrs.frozen(kw_only=True)
 class SignInResult:
-    """The public outcome, its message, the true reason, and the session token if any.
+    """The public outcome, its message, the true reason, and the token to hand the browser.
 
-    A session token and the user's id are given for ``OK`` and for
-    ``PASSWORD_EXPIRED``; the latter session reaches nothing but the change
-    of password (PW-5). A refusal has neither, so that it tells no more for
-    a known email than for an unknown one (LK-5).
+    A session token and the user's id are given for ``OK``, and for
+    ``PASSWORD_EXPIRED`` and ``PASSWORD_COMPROMISED``, whose session reaches
+    nothing but the change of password (PW-5, RC-4). When a second factor
+    is due (MF-1), ``SECOND_FACTOR_REQUIRED`` gives instead a
+    ``pending_token``, which opens nothing but the second-factor step and
+    lapses after ``LinkRules.sign_in_lifetime``. A device the user chose to
+    trust comes back as a ``device_token`` (MF-5). A refusal has none of
+    them, so that it tells no more for a known email than for an unknown
+    one (LK-5).
     """
 
     outcome: SignInOutcome
@@ -123,11 +174,18 @@ class SignInResult:
     message: str
     user_id: str | None = None
     session_token: Secret[str] | None = None
+    pending_token: Secret[str] | None = None
+    device_token: Secret[str] | None = None
 
     @property
     def ok(self) -> bool:
         """Whether the user is signed in with full access."""
         return self.outcome is SignInOutcome.OK
+
+    @property
+    def must_change_password(self) -> bool:
+        """Whether the user is signed in for the change of password only (PW-5, RC-4)."""
+        return self.outcome in _MUST_CHANGE_OUTCOMES
 
 
 @attrs.frozen(kw_only=True)
@@ -156,6 +214,34 @@ class _Attempt:
     started: datetime
 
 
+@attrs.frozen
+class _Screened:
+    """What the compromised-password source said of a right password (RC-4).
+
+    ``failure`` is the code of a source that could not answer, and
+    ``error`` the kind of error it raised, for the audit log.
+    """
+
+    listed: bool
+    failure: str | None = None
+    error: str | None = None
+
+
+#: The public outcome, message and error code of each reason to change the password first.
+_MUST_CHANGE: dict[SignInReason, tuple[SignInOutcome, str, str]] = {
+    SignInReason.PASSWORD_EXPIRED: (
+        SignInOutcome.PASSWORD_EXPIRED,
+        "Your password has expired: choose a new one to continue.",
+        "password.expired",
+    ),
+    SignInReason.PASSWORD_COMPROMISED: (
+        SignInOutcome.PASSWORD_COMPROMISED,
+        "Your password is known to have been exposed: choose a new one to continue.",
+        "password.compromised",
+    ),
+}
+_MUST_CHANGE_OUTCOMES = frozenset(outcome for outcome, _, _ in _MUST_CHANGE.values())
+
 #: Refusals that count as a wrong password, and so may lock the account (LK-1, IN-3).
 _LOCKING = frozenset({SignInReason.WRONG_PASSWORD, SignInReason.PASSWORD_TOO_LONG})
 
@@ -163,28 +249,43 @@ _LOCKING = frozenset({SignInReason.WRONG_PASSWORD, SignInReason.PASSWORD_TOO_LON
 #: match (not registered) and a right one refused (the user gone meanwhile) count neither way.
 _MATCHED: dict[SignInReason, bool | None] = {
     SignInReason.NOT_REGISTERED: None,
+    SignInReason.TEMPORARILY_LOCKED: None,
     SignInReason.OK: True,
 }
+#: The message that asks for the second factor (MF-1).
+SECOND_FACTOR_MESSAGE = "Enter a code to finish signing in."
+#: The emails that tell an owner their account locked (MF-6): no secret, a way back.
+_LOCKED_SUBJECT = Template("Your $portal account is locked")
+_LOCKED_BODY = Template(
+    "Someone, perhaps you, typed a wrong password for $email on $portal too many times "
+    "in a row, so the account is locked until its password is reset.\n\n"
+    'To sign in again, choose a new password with "Forgot Password" on the sign-in '
+    "page. If it was not you, someone may be trying to guess your password: choose "
+    "one you use nowhere else.\n"
+)
+_PAUSED_BODY = Template(
+    "Someone, perhaps you, typed a wrong password for $email on $portal too many times "
+    "in a row, so signing in is paused for $length.\n\n"
+    'You can sign in again after that, or at once by choosing a new password with "Forgot '
+    'Password". If it was not you, someone may be trying to guess your password: choose '
+    "one you use nowhere else.\n"
+)
 
 
-def _email_key(email: object) -> str | None:
-    try:
-        return normalize_email(email)  # type: ignore[arg-type]
-    except InvalidInput:
-        return None
-
-
-def _counter_secret(settings: Settings) -> Secret[bytes]:
-    """Return the secret that names the counters of unknown emails (IN-4).
-
-    The portal secret; without one (a store in memory, DP-2) the code key,
-    which then lives as long as the process, as the store does.
-    """
-    return settings.secret if settings.secret is not None else settings.verification.code_key
-
-
-def sign_in(service: Service, *, email: str, password: str) -> SignInResult:
+def sign_in(
+    service: Service,
+    *,
+    email: str,
+    password: str,
+    device_token: str | Secret[str] | None = None,
+) -> SignInResult:
     """Sign in with an email and a password (LK-1..LK-5, LK-8, PW-5, PW-7, DP-5, IN-3, IN-4).
+
+    When the settings ask for a second factor (MF-1), a right password
+    gives a pending sign-in (``SECOND_FACTOR_REQUIRED``), finished by
+    `~securepractice.accounts.second_factor.finish_sign_in`; under
+    ``SecondFactor.NEW_DEVICE`` the ``device_token`` of a device the user
+    trusted skips it (MF-5).
 
     A password too long to be anyone's is refused before it is normalised
     or hashed, as a wrong one. Raises `~securepractice.errors.InvalidInput`
@@ -192,7 +293,10 @@ def sign_in(service: Service, *, email: str, password: str) -> SignInResult:
     anything is counted; `~securepractice.errors.StorageError` when storage
     cannot be reached (nobody gets in, LK-8); and
     `~securepractice.errors.CorruptHash` when the stored hash is
-    unreadable. Neither of the last two counts as a failure.
+    unreadable. Neither of the last two counts as a failure. A right
+    password that the compromised-password source lists is marked
+    compromised and signs in for the change of password only; the user is
+    emailed (RC-4).
     """
     deps = service.deps
     too_long = too_long_to_check(password, deps.settings.password)
@@ -204,14 +308,18 @@ def sign_in(service: Service, *, email: str, password: str) -> SignInResult:
         if matched and attempt.credential is not None
         else None
     )
+    screened = _screen(deps, attempt.credential, password) if matched else None
+    outcome = _Outcome(reason=reason, new_hash=new_hash, screened=screened, device=device_token)
     try:
         with deps.unit() as uow:
-            return _record(deps, uow, attempt, reason=reason, new_hash=new_hash, now=now)
+            result, notices = _record(deps, uow, attempt, outcome, now=now)
     except StorageError:
         # Once more in a fresh unit; a second failure reaches the caller, and
         # the attempt lapses after attempt_timeout (DP-5).
         with deps.unit() as uow:
-            return _record(deps, uow, attempt, reason=reason, new_hash=new_hash, now=now)
+            result, notices = _record(deps, uow, attempt, outcome, now=now)
+    notices.send(deps)
+    return result
 
 
 def _start_attempt(deps: Dependencies, email: object, now: datetime) -> _Attempt:
@@ -222,10 +330,9 @@ def _start_attempt(deps: Dependencies, email: object, now: datetime) -> _Attempt
     address, which no user has), the credential, and the start, on the
     user's counter or on the email's.
     """
-    unknown = email_counter_key(email, _counter_secret(deps.settings))
-    address = _email_key(email)
+    address, unknown = email_lookup(deps.settings, email)
     with deps.unit() as uow:
-        user = uow.users.get_by_email(unknown if address is None else address)
+        user = uow.users.get_by_email(address)
         key = unknown if user is None else user.id
         credential = uow.credentials.get(key)
         failures = uow.sign_in_failures.start(
@@ -240,11 +347,14 @@ def _refusal(
     """Return why the attempt on ``user``'s password is refused unchecked; None to check it."""
     if user.deactivated:
         return SignInReason.DEACTIVATED
-    decision = decide_attempt(
-        locked=user.locked, failures=attempt.failures, rules=deps.settings.sign_in
-    )
+    decision = attempt_decision(
+        lock=lock_of(user), failures=attempt.failures, rules=deps.settings.sign_in,
+        now=attempt.started,
+    )  # fmt: skip
     if decision is AttemptDecision.REFUSE_LOCKED:
         return SignInReason.LOCKED
+    if decision is AttemptDecision.REFUSE_PAUSED:
+        return SignInReason.TEMPORARILY_LOCKED
     return SignInReason.PASSWORD_TOO_LONG if too_long else None
 
 
@@ -281,6 +391,27 @@ def _upgraded_hash(deps: Dependencies, credential: Credential, password: str) ->
     return hasher.hash(password) if hasher.needs_rehash(credential.password_hash) else None
 
 
+def _screen(deps: Dependencies, credential: Credential | None, password: str) -> _Screened | None:
+    """Ask the compromised-password source about a right password, with no unit open (RC-4).
+
+    None when there is no source, or the password is marked already. A
+    source that cannot answer, whatever it raises, never blocks a right
+    password: the failure is audited and the sign-in goes on.
+    """
+    source = deps.policy.compromised
+    if source is None or credential is None or credential.compromised:
+        return None
+    try:
+        return _Screened(listed=source.is_compromised(normalize_password(password)))
+    except Exception as failure:  # noqa: BLE001 - a source of one's own may raise anything
+        code = (
+            failure.code
+            if isinstance(failure, CompromisedCheckFailed)
+            else "compromised.unavailable"
+        )
+        return _Screened(listed=False, failure=code, error=type(failure).__name__)
+
+
 def _finish(uow: UnitOfWork, attempt: _Attempt, *, matched: bool | None, accepted: bool) -> int:
     """In ``uow``, finish the attempt of the first unit as `attempt_outcome` counts it.
 
@@ -290,22 +421,44 @@ def _finish(uow: UnitOfWork, attempt: _Attempt, *, matched: bool | None, accepte
     return uow.sign_in_failures.finish(attempt.key, started=attempt.started, outcome=outcome)
 
 
+@attrs.frozen
+class _Outcome:
+    """What was decided of an attempt between its two units, for the second to record."""
+
+    reason: SignInReason
+    new_hash: str | None
+    screened: _Screened | None
+    device: str | Secret[str] | None
+
+
+@attrs.frozen
+class Notices:
+    """The emails a sign-in sends once its unit committed (RC-4, MF-6)."""
+
+    compromised: User | None = None
+    locked: User | None = None
+
+    def send(self, deps: Dependencies) -> None:
+        """Tell the user their password was marked compromised, or their account locked."""
+        if self.compromised is not None:
+            tell_compromised(deps, self.compromised)
+        if self.locked is not None:
+            tell_locked(deps, self.locked)
+
+
 def _record(
-    deps: Dependencies,
-    uow: UnitOfWork,
-    attempt: _Attempt,
-    *,
-    reason: SignInReason,
-    new_hash: str | None,
-    now: datetime,
-) -> SignInResult:
-    """Second unit: finish the attempt, lock at the threshold or open a session, and audit.
+    deps: Dependencies, uow: UnitOfWork, attempt: _Attempt, outcome: _Outcome, *, now: datetime
+) -> tuple[SignInResult, Notices]:
+    """Second unit: finish the attempt, lock at the threshold or let the user in, and audit.
 
     A refusal makes the same calls whether or not the email has an account
     (IN-4): the user (none, for an email's counter key), the finish, the
-    audit event; and its result names no user (LK-5).
+    audit event; and its result names no user (LK-5). A right password
+    opens a session, or a pending sign-in when a second factor is due
+    (MF-1). Returns the result and the emails to send after commit.
     """
     user = uow.users.get(attempt.key)
+    reason = outcome.reason
     refused = SignInResult(
         outcome=SignInOutcome.INVALID_CREDENTIALS,
         reason=reason,
@@ -316,57 +469,228 @@ def _record(
         # An attempt refused unchecked counts (LK-4) but does not lock: it may
         # be a right password that met attempts still in flight. One too long
         # to be anyone's password is a wrong one (IN-3).
+        locked = None
         if user is not None and reason in _LOCKING:
-            lock_if_due(deps, uow, user, failures, now)
+            locked = lock_if_due(deps, uow, user, failures, now)
         audit(uow, "sign_in", reason.value, at=now, subject=user)
-        return refused
+        return refused, Notices(locked=locked)
     credential = uow.credentials.get(user.id)
     if user.locked or credential is None:
         # The right password, refused by what changed meanwhile: not a failure (DP-5).
         _finish(uow, attempt, matched=True, accepted=False)
         late = SignInReason.LOCKED if user.locked else SignInReason.NOT_REGISTERED
         audit(uow, "sign_in", late.value, at=now, subject=user)
-        return attrs.evolve(refused, reason=late)
+        return attrs.evolve(refused, reason=late), Notices()
     _finish(uow, attempt, matched=True, accepted=True)
-    if new_hash is not None and attempt.credential == credential:
-        uow.credentials.save(
-            revised(credential, password_hash=new_hash), expected_version=credential.version
+    user = _run_ended(uow, user)
+    screened = outcome.screened
+    marking = screened is not None and screened.listed and not credential.compromised
+    if attempt.credential == credential:
+        credential = _renewed(
+            uow, user, credential, new_hash=outcome.new_hash, mark=marking, now=now
         )
-        audit(uow, "password.rehashed", at=now, actor=user, subject=user)
+    if screened is not None and screened.failure is not None:
+        audit(
+            uow, "password.compromised_check_failed", screened.failure, at=now, actor=user,
+            subject=user, error=str(screened.error),
+        )  # fmt: skip
+    notices = Notices(compromised=user if marking and credential.compromised else None)
+    if _second_factor_due(deps, uow, user, outcome.device, now):
+        return _pending(deps, uow, user, now), notices
+    return open_session(deps, uow, user, credential, now), notices
+
+
+def _run_ended(uow: UnitOfWork, user: User) -> User:
+    """In ``uow``, clear a temporary lock's count after a right password (MF-7); return the user."""
+    cleared = with_lock(user, Lock())
+    if cleared is not user:
+        uow.users.save(cleared, expected_version=user.version)
+    return cleared
+
+
+def _second_factor_due(
+    deps: Dependencies,
+    uow: UnitOfWork,
+    user: User,
+    device: str | Secret[str] | None,
+    now: datetime,
+) -> bool:
+    """Whether a right password must be followed by a second factor (MF-1, MF-5).
+
+    Always under ``SecondFactor.ALWAYS``; under ``NEW_DEVICE``, for a user
+    with two-step verification on, unless ``device`` is a device they
+    trusted that is still trusted.
+    """
+    rule = deps.settings.sign_in.second_factor
+    if rule is SecondFactor.NEVER:
+        return False
+    if rule is SecondFactor.ALWAYS:
+        return True
+    return user.two_step_enabled and not trusted_device(uow, user, device, now)
+
+
+def trusted_device(
+    uow: UnitOfWork, user: User, device: str | Secret[str] | None, now: datetime
+) -> bool:
+    """Whether ``device`` is the token of a device ``user`` trusts still (MF-5)."""
+    if device is None:
+        return False
+    try:
+        record = uow.link_tokens.get(tokens.hash_token(device))
+    except InvalidToken:
+        return False
+    purpose = TokenPurpose.TRUSTED_DEVICE
+    return (
+        record is not None
+        and record.user_id == user.id
+        and tokens.token_problem(device, record, purpose=purpose, now=now) is None
+    )
+
+
+def _pending(deps: Dependencies, uow: UnitOfWork, user: User, now: datetime) -> SignInResult:
+    """In ``uow``, start a pending sign-in for ``user`` (MF-1).
+
+    Earlier ones go on, as a user may sign in on two devices at once; each
+    lapses soon, and guessing on all of them counts together (MF-8).
+    """
+    issued = tokens.issue_token(
+        user_id=user.id, purpose=TokenPurpose.SIGN_IN, now=now, rules=deps.settings.links
+    )
+    uow.link_tokens.add(issued.record)
+    reason = SignInReason.SECOND_FACTOR_REQUIRED
+    audit(uow, "sign_in", reason.value, at=now, actor=user, subject=user)
+    return SignInResult(
+        outcome=SignInOutcome.SECOND_FACTOR_REQUIRED,
+        reason=reason,
+        message=SECOND_FACTOR_MESSAGE,
+        user_id=user.id,
+        pending_token=issued.token,
+    )
+
+
+def open_session(
+    deps: Dependencies,
+    uow: UnitOfWork,
+    user: User,
+    credential: Credential,
+    now: datetime,
+    *,
+    device_token: Secret[str] | None = None,
+    **detail: str,
+) -> SignInResult:
+    """In ``uow``, open a session for ``user``, who proved who they are; audit it with ``detail``.
+
+    The session reaches only the change of password when the password has
+    expired (PW-5) or is marked compromised (RC-4).
+    """
     session = new_session(user_id=user.id, now=now, rules=deps.settings.sign_in)
     uow.sessions.add(session.record)
-    if password_expired(credential.set_at, now, deps.settings.password):
-        audit(uow, "sign_in", SignInReason.PASSWORD_EXPIRED.value, at=now, subject=user)
+    due = _change_due(credential, now, deps)
+    if due is not None:
+        outcome, message, _code = _MUST_CHANGE[due]
+        audit(uow, "sign_in", due.value, at=now, subject=user, **detail)
         return SignInResult(
-            outcome=SignInOutcome.PASSWORD_EXPIRED,
-            reason=SignInReason.PASSWORD_EXPIRED,
-            message=_EXPIRED_MESSAGE,
+            outcome=outcome,
+            reason=due,
+            message=message,
             user_id=user.id,
             session_token=session.token,
+            device_token=device_token,
         )
-    audit(uow, "sign_in", at=now, actor=user, subject=user)
+    audit(uow, "sign_in", at=now, actor=user, subject=user, **detail)
     return SignInResult(
         outcome=SignInOutcome.OK,
         reason=SignInReason.OK,
         message="Signed in.",
         user_id=user.id,
         session_token=session.token,
+        device_token=device_token,
+    )
+
+
+def _renewed(
+    uow: UnitOfWork,
+    user: User,
+    credential: Credential,
+    *,
+    new_hash: str | None,
+    mark: bool,
+    now: datetime,
+) -> Credential:
+    """In ``uow``, save what a right password changes of its credential, and audit it.
+
+    A hash made with the current parameters (PW-7), which keeps the
+    password's mark, and the mark of a password the source lists (RC-4).
+    Returns the credential as saved.
+    """
+    if new_hash is None and not mark:
+        return credential
+    hashed = credential.password_hash if new_hash is None else new_hash
+    marked = mark or credential.compromised
+    renewed = revised(credential, password_hash=hashed, compromised_hash=hashed if marked else None)
+    uow.credentials.save(renewed, expected_version=credential.version)
+    if new_hash is not None:
+        audit(uow, "password.rehashed", at=now, actor=user, subject=user)
+    if mark:
+        audit(uow, "password.marked_compromised", at=now, actor=user, subject=user, by="sign_in")
+    return renewed
+
+
+def tell_compromised(deps: Dependencies, user: User) -> None:
+    """Email ``user`` that their password was marked compromised (RC-4), once, after commit.
+
+    The email holds no secret; a failed delivery is audited
+    (``notice.failed``), not raised: the mark is made by then.
+    """
+    words = {"portal": deps.portal_name, "email": user.email}
+    send_notice(
+        deps,
+        user,
+        user.email,
+        _COMPROMISED_SUBJECT.substitute(words),
+        _COMPROMISED_BODY.substitute(words),
+        notice="password_compromised",
     )
 
 
 def lock_if_due(
     deps: Dependencies, uow: UnitOfWork, user: User, failures: int, now: datetime
-) -> None:
-    """In ``uow``, lock ``user`` if a failed attempt left ``failures`` failures on record (LK-1).
+) -> User | None:
+    """In ``uow``, lock ``user`` if a failed attempt left ``failures`` failures on record.
 
-    Locking ends every session of the user (LK-6) and is audited. A wrong
-    current password given to a profile action counts the same way (LK-4).
+    Locks until a reset (LK-1), or under temporary lockout for a while
+    (MF-7); `~securepractice.policy.lockout.lock_after` decides. A lock
+    until reset ends every session of the user (LK-6); a temporary one,
+    which anyone who knows the email can cause, does not. Audited. Returns
+    the user as locked, to be told after commit (`tell_locked`, MF-6), or
+    None. A wrong current password given to a profile action counts the
+    same way (LK-4).
     """
-    if user.locked or not locks_now(failures=failures, rules=deps.settings.sign_in):
-        return
-    uow.users.save(revised(user, locked=True), expected_version=user.version)
-    revoked = end_sessions(uow, user.id)
-    audit(uow, "account.locked", at=now, subject=user, sessions_revoked=str(revoked))
+    lock = lock_after(lock=lock_of(user), failures=failures, rules=deps.settings.sign_in, now=now)
+    if lock is None:
+        return None
+    locked = with_lock(user, lock)
+    uow.users.save(locked, expected_version=user.version)
+    if lock.locked:
+        revoked = end_sessions(uow, user.id)
+        audit(uow, "account.locked", at=now, subject=user, sessions_revoked=str(revoked))
+    else:
+        until = lock.locked_until.isoformat() if lock.locked_until is not None else ""
+        audit(uow, "account.locked", "temporary", at=now, subject=user, until=until)
+    return locked
+
+
+def tell_locked(deps: Dependencies, user: User) -> None:
+    """Email ``user`` that their account locked, and the way back (MF-6); no secret in it."""
+    words = {"portal": deps.portal_name, "email": user.email}
+    if user.locked or user.locked_until is None:
+        body = _LOCKED_BODY.substitute(words)
+    else:
+        length = duration_words(user.locked_until - deps.now())
+        body = _PAUSED_BODY.substitute(words, length=length)
+    send_notice(
+        deps, user, user.email, _LOCKED_SUBJECT.substitute(words), body, notice="account_locked"
+    )
 
 
 def touch_session(
@@ -441,13 +765,15 @@ def sign_out(service: Service, token: str | Secret[str]) -> None:
 def session_status(
     deps: Dependencies, uow: UnitOfWork, session: Session, now: datetime
 ) -> SessionStatus:
-    """Return the status of a live session: whose, until when, and whether the password expired."""
+    """Return the status of a live session: whose, until when, and whether the password must change.
+
+    It must when it has expired (PW-5) or is marked compromised (RC-4).
+    """
     credential = uow.credentials.get(session.user_id)
     settings = deps.settings
     return SessionStatus(
         user_id=session.user_id,
-        must_change_password=credential is None
-        or password_expired(credential.set_at, now, settings.password),
+        must_change_password=_change_due(credential, now, deps) is not None,
         idle_until=session.last_active_at + settings.sign_in.idle_timeout,
         ends_at=session.created_at + settings.sign_in.absolute_lifetime,
     )
@@ -464,9 +790,9 @@ def signed_in(
     """Return the live session behind ``token`` and its user, inside ``uow``, and touch it.
 
     For services that act for a signed-in user. Raises `InvalidToken` for
-    a session that cannot be used, and `InvalidState`
-    (``password.expired``) when the password has expired and the action
-    is not the change of password (PW-5).
+    a session that cannot be used, and `InvalidState` when the action is
+    not the change of password and the password must change first:
+    ``password.expired`` (PW-5) or ``password.compromised`` (RC-4).
     """
     session = uow.sessions.get(session_token_hash(token))
     settings = deps.settings
@@ -479,6 +805,24 @@ def signed_in(
         or session_state(session, now=now, rules=settings.sign_in) is not SessionState.ACTIVE
     ):
         raise InvalidToken(SESSION_ENDED_MESSAGE, code="session.invalid")
-    if not allow_expired_password and session_status(deps, uow, session, now).must_change_password:
-        raise InvalidState(_EXPIRED_MESSAGE, code="password.expired")
+    if not allow_expired_password:
+        due = _change_due(uow.credentials.get(user.id), now, deps)
+        if due is not None:
+            _outcome, message, code = _MUST_CHANGE[due]
+            raise InvalidState(message, code=code)
     return _touch(uow, session, now=now, background=False), user
+
+
+def _change_due(
+    credential: Credential | None, now: datetime, deps: Dependencies
+) -> SignInReason | None:
+    """Return why the password must be changed before anything else, or None (PW-5, RC-4).
+
+    A password marked compromised comes first: its message says more. A
+    session without a credential reaches nothing but the setting of one.
+    """
+    if credential is not None and credential.compromised:
+        return SignInReason.PASSWORD_COMPROMISED
+    if credential is None or password_expired(credential.set_at, now, deps.settings.password):
+        return SignInReason.PASSWORD_EXPIRED
+    return None

@@ -1,8 +1,10 @@
-"""The "Verify your Identity" screen, shared by registration and password reset (VF-1..VF-10).
+"""The "Verify your Identity" screen, shared by registration, reset and sign-in (VF-1..VF-10).
 
 Every action is keyed by the e-mailed link's token: the token says whose
 verification it is and what for (an invitation link verifies for
-`Purpose.REGISTRATION`, a reset link for `Purpose.PASSWORD_RESET`). A
+`Purpose.REGISTRATION`, a reset link for `Purpose.PASSWORD_RESET`, and a
+pending sign-in's token, which the browser holds, for `Purpose.SIGN_IN`:
+a code by text or call is a second factor, MF-2). A
 verification belongs to the link it was made on: its ``flow_id`` is the
 link's ``id``, so a new link (a re-invitation, a new reset request) needs a
 verification of its own, whatever the clock says. The verification is the
@@ -26,11 +28,14 @@ from string import Template
 import attrs
 
 from securepractice.accounts._shared import (
+    CodeEntry,
     audit,
     deliver_code,
     enter_code,
+    ledger_for_send,
     retry_on_conflict,
     save_issued,
+    send_guess_notices,
 )
 from securepractice.dependencies import Dependencies, Service
 from securepractice.errors import Conflict, DeliveryFailed, InvalidState, InvalidToken
@@ -58,6 +63,7 @@ __all__ = [
     "link_verified",
     "out_of_order",
     "record_delivery_failure",
+    "refuse_link",
     "resend_code",
     "send_code",
     "use_link",
@@ -78,10 +84,14 @@ OUT_OF_ORDER_MESSAGE = "This step is not the next one: go back to the page the l
 _PURPOSES = {
     TokenPurpose.INVITATION: Purpose.REGISTRATION,
     TokenPurpose.PASSWORD_RESET: Purpose.PASSWORD_RESET,
+    TokenPurpose.SIGN_IN: Purpose.SIGN_IN,
 }
 _REFUSED_ACTIONS = {
     TokenPurpose.INVITATION: "invitation.refused",
     TokenPurpose.PASSWORD_RESET: "password.reset_refused",
+    TokenPurpose.EMAIL_CHANGE: "email.change_refused",
+    TokenPurpose.SIGN_IN: "sign_in.pending_refused",
+    TokenPurpose.TRUSTED_DEVICE: "device.refused",
 }
 
 
@@ -144,10 +154,12 @@ def link_unit(
 ) -> Iterator[LinkStep]:
     """Check ``token`` in a new unit of work and give the step to the block.
 
-    ``purpose`` is the link's expected purpose, or None when either will do.
+    ``purpose`` is the link's expected purpose, or None when the link of
+    either flow with a verification (an invitation or a reset) will do.
     A refused link (unknown, expired, used, superseded, wrong purpose, or its
-    user deactivated) rolls the unit back, is audited with its true reason in
-    a unit of its own, and raises `InvalidToken` with
+    user deactivated), or one the block refuses (`refuse_link`), rolls the
+    unit back, is audited with its true reason in a unit of its own, and
+    raises `InvalidToken` with
     `~securepractice.verification.tokens.INVALID_LINK_MESSAGE` (RG-6).
     """
     now = deps.now()
@@ -173,6 +185,9 @@ def _checked(
     if record is None:
         raise _LinkRefused(tokens.TokenProblem.UNKNOWN.value, purpose, None)
     user = uow.users.get(record.user_id)
+    if purpose is None and record.purpose not in _PURPOSES:
+        # A link without a verification (RC-1's) opens no code step.
+        raise _LinkRefused(tokens.TokenProblem.WRONG_PURPOSE.value, None, user)
     expected = record.purpose if purpose is None else purpose
     problem = tokens.token_problem(token, record, purpose=expected, now=now)
     if problem is not None:
@@ -180,6 +195,15 @@ def _checked(
     if user is None or user.deactivated:
         raise _LinkRefused("deactivated", expected, user)
     return LinkStep(uow=uow, link=record, user=user, now=now)
+
+
+def refuse_link(step: LinkStep, reason: str) -> Exception:
+    """Return what the block of `link_unit` raises to refuse the step's link for ``reason``.
+
+    The unit is rolled back, ``reason`` audited, and the caller gets the one
+    `InvalidToken` (RG-6), as for any other refused link.
+    """
+    return _LinkRefused(reason, step.link.purpose, step.user)
 
 
 def use_link(step: LinkStep, token: str | Secret[str]) -> None:
@@ -214,8 +238,17 @@ def link_verified(step: LinkStep) -> bool:
 
 
 def verification_due(step: LinkStep) -> bool:
-    """Whether the identity check is still ahead of the user on this link (VF-9, RG-2, RS-2)."""
-    return step.user.two_step_enabled and not link_verified(step)
+    """Whether the identity check is still ahead of the user on this link (VF-9, RG-2, RS-2).
+
+    A pending sign-in exists only when a second factor is due, whatever
+    the user's two-step setting (MF-1).
+    """
+    return _asks_code(step) and not link_verified(step)
+
+
+def _asks_code(step: LinkStep) -> bool:
+    """Whether the step's flow has a verification at all (VF-9, MF-1)."""
+    return step.link.purpose is TokenPurpose.SIGN_IN or step.user.two_step_enabled
 
 
 def delivery_options(service: Service, token: str | Secret[str]) -> tuple[DeliveryOption, ...]:
@@ -230,7 +263,8 @@ def send_code(service: Service, token: str | Secret[str], *, option: DeliveryOpt
     An open verification of the same purpose ends first. Raises
     `~securepractice.errors.InvalidInput` for an option the user's numbers
     do not offer, `~securepractice.errors.RateLimited` past the send limit
-    (VF-8), `InvalidState` out of order, and
+    (VF-8), `InvalidState` out of order or once wrong codes stopped the
+    user's codes (``verification.codes_stopped``, MF-8), and
     `~securepractice.errors.DeliveryFailed` when the SMS or call could not be
     handed over; then the code is void, and re-sending or changing the
     method works (VF-10).
@@ -302,13 +336,16 @@ def verify_code(
     one counts toward the limit, whatever the method or re-sends, and
     simultaneous wrong ones each count: an entry that loses the race to save
     is decided again over what the other saved. The outcome is a value, not
-    an error.
+    an error. Wrong codes also count toward the user's cap across
+    verifications (MF-8): while it pauses codes an entry raises
+    `~securepractice.errors.RateLimited` (``verification.codes_paused``), and
+    once it stops them `InvalidState` (``verification.codes_stopped``).
     """
     deps = service.deps
 
-    def entry() -> codes.VerifyResult:
+    def entry() -> tuple[User, CodeEntry]:
         with link_unit(deps, token, None) as step:
-            return enter_code(
+            return step.user, enter_code(
                 step.uow,
                 _open_challenge(step, allow_closed=True),
                 code,
@@ -318,7 +355,9 @@ def verify_code(
                 rules=deps.settings.verification,
             )
 
-    return retry_on_conflict(entry)
+    user, result = retry_on_conflict(entry)
+    send_guess_notices(deps, user, result.notices)
+    return result
 
 
 def _open_challenge(step: LinkStep, *, allow_closed: bool = False) -> Challenge:
@@ -350,7 +389,7 @@ def _require_verification_step(step: LinkStep, *, allow_done: bool) -> None:
     the user, except that entering a code may still say "already verified".
     """
     no_phones = step.link.purpose is TokenPurpose.INVITATION and not step.user.phones
-    due = step.user.two_step_enabled if allow_done else verification_due(step)
+    due = _asks_code(step) if allow_done else verification_due(step)
     if no_phones or not due:
         raise out_of_order()
 
@@ -371,7 +410,8 @@ def _send(
     def issue() -> tuple[User, codes.CodeIssued]:
         with link_unit(deps, token, None) as step:
             _require_verification_step(step, allow_done=False)
-            issued = make(step, step.uow.code_sends.get(step.user.id))
+            rules = deps.settings.verification
+            issued = make(step, ledger_for_send(step.uow, step.user.id, now=step.now, rules=rules))
             audit(
                 step.uow,
                 "code.sent",

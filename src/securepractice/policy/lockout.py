@@ -10,7 +10,9 @@ not checked still spend one dummy verification, so that every refusal takes
 as long as a real one (LK-5).
 
 Each attempt then finishes with the outcome `attempt_outcome` gives it, and
-the failures on record after a wrong password decide the lock (`locks_now`).
+the failures on record after a wrong password decide the lock (`lock_after`):
+until a reset (LK-1), or under temporary lockout for a while, longer each
+time (MF-7).
 An attempt whose outcome storage could not record never finishes: it lapses
 after ``SignInRules.attempt_timeout``, neither a failure nor a success
 (DP-5).
@@ -27,22 +29,31 @@ work on `bounded_password`, never on the whole input.
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
+import attrs
+
+from securepractice.clock import require_utc
 from securepractice.errors import InvalidInput
 from securepractice.keys import SIGN_IN_COUNTER, keyed_name
 from securepractice.policy.identity import MAX_EMAIL_LENGTH, normalize_email
 from securepractice.policy.password import MAX_COMPOSITION_RATIO, check_limit
-from securepractice.records import AttemptOutcome
+from securepractice.records import AttemptOutcome, User, revised
 from securepractice.secret import Secret
-from securepractice.settings import PasswordRules, SignInRules
+from securepractice.settings import Lockout, PasswordRules, SignInRules
 
 __all__ = [
     "AttemptDecision",
+    "Lock",
+    "attempt_decision",
     "attempt_outcome",
     "bounded_password",
-    "decide_attempt",
     "email_counter_key",
-    "locks_now",
+    "key_of_address",
+    "lock_after",
+    "lock_of",
+    "typed_text",
+    "with_lock",
 ]
 
 #: What starts the counter key of an email that has no account; a user id never does.
@@ -50,23 +61,96 @@ _EMAIL_KEY_PREFIX = "email:"
 
 
 class AttemptDecision(enum.Enum):
-    """What to do with one counted sign-in attempt."""
+    """What to do with one counted sign-in attempt.
+
+    A refusal for a lock counts as a failure (LK-4); one for a temporary
+    lock does not (MF-7), so that waiting attempts never lock for good.
+    """
 
     CHECK_PASSWORD = "check_password"
     REFUSE_LOCKED = "refuse_locked"
+    REFUSE_PAUSED = "refuse_paused"
 
 
-def decide_attempt(*, locked: bool, failures: int, rules: SignInRules) -> AttemptDecision:
+@attrs.frozen(kw_only=True)
+class Lock:
+    """Where an account stands on locks (LK-1, MF-7): the `User` fields that say it."""
+
+    locked: bool = False
+    locked_until: datetime | None = None
+    temporary_locks: int = 0
+
+
+def lock_of(user: User) -> Lock:
+    """Return where ``user`` stands on locks."""
+    return Lock(
+        locked=user.locked, locked_until=user.locked_until, temporary_locks=user.temporary_locks
+    )
+
+
+def with_lock(user: User, lock: Lock) -> User:
+    """Return ``user`` revised to stand at ``lock``; the same user when nothing changes."""
+    if lock_of(user) == lock:
+        return user
+    return revised(
+        user,
+        locked=lock.locked,
+        locked_until=lock.locked_until,
+        temporary_locks=lock.temporary_locks,
+    )
+
+
+def attempt_decision(
+    *, lock: Lock, failures: int, rules: SignInRules, now: datetime
+) -> AttemptDecision:
     """Decide whether an attempt, counted as attempt number ``failures``, may check the password.
 
     ``failures`` is what the store's `start` returned: the failures on
     record plus the attempts in flight, this one included. With the default
     of five, the fifth consecutive attempt is still checked (it may be
-    right), the sixth never is.
+    right), the sixth never is (LK-4). Under temporary lockout (MF-7) an
+    attempt is refused while the account is locked for a while, and past
+    the run of attempts that the next temporary lock ends; neither refusal
+    counts.
     """
-    if locked or failures > rules.max_failed_sign_ins:
+    if lock.locked:
         return AttemptDecision.REFUSE_LOCKED
+    if rules.lockout is Lockout.UNTIL_RESET:
+        if failures > rules.max_failed_sign_ins:
+            return AttemptDecision.REFUSE_LOCKED
+        return AttemptDecision.CHECK_PASSWORD
+    if lock.locked_until is not None and require_utc(now) < lock.locked_until:
+        return AttemptDecision.REFUSE_PAUSED
+    if failures > rules.max_failed_sign_ins * (lock.temporary_locks + 1):
+        return AttemptDecision.REFUSE_PAUSED
     return AttemptDecision.CHECK_PASSWORD
+
+
+def lock_after(*, lock: Lock, failures: int, rules: SignInRules, now: datetime) -> Lock | None:
+    """Return the lock that a wrong password leaving ``failures`` on record begins, or None.
+
+    The portal's rule (LK-1) locks until a reset at ``max_failed_sign_ins``.
+    Temporary lockout (MF-7) locks for ``first_lock`` at that many, twice as
+    long at each further run of as many, up to ``longest_lock``; at
+    ``lock_for_good_at`` failures in a row it locks as LK-1 does.
+    """
+    if lock.locked:
+        return None
+    if rules.lockout is Lockout.UNTIL_RESET:
+        return Lock(locked=True) if failures >= rules.max_failed_sign_ins else None
+    if failures >= rules.lock_for_good_at:
+        return Lock(locked=True, temporary_locks=lock.temporary_locks)
+    if failures < rules.max_failed_sign_ins * (lock.temporary_locks + 1):
+        return None
+    count = lock.temporary_locks + 1
+    length = rules.first_lock
+    for _ in range(count - 1):
+        if length >= rules.longest_lock:
+            break
+        length *= 2
+    return Lock(
+        locked_until=require_utc(now) + min(length, rules.longest_lock), temporary_locks=count
+    )
 
 
 def attempt_outcome(*, matched: bool | None, accepted: bool) -> AttemptOutcome:
@@ -86,11 +170,6 @@ def attempt_outcome(*, matched: bool | None, accepted: bool) -> AttemptOutcome:
     if matched is False:
         return AttemptOutcome.WRONG
     return AttemptOutcome.NOT_COUNTED
-
-
-def locks_now(*, failures: int, rules: SignInRules) -> bool:
-    """Return whether an attempt that left ``failures`` failures on record locks the account."""
-    return failures >= rules.max_failed_sign_ins
 
 
 def bounded_password(password: str, rules: PasswordRules) -> str:
@@ -114,6 +193,16 @@ def email_counter_key(email: object, secret: Secret[bytes]) -> str:
     try:
         text = normalize_email(email)  # type: ignore[arg-type]
     except InvalidInput:
-        limit = MAX_EMAIL_LENGTH * MAX_COMPOSITION_RATIO
-        text = email[:limit] if isinstance(email, str) else f"<{type(email).__name__}>"
+        text = typed_text(email)
+    return key_of_address(text, secret)
+
+
+def typed_text(email: object) -> str:
+    """Return what names an email that is no address: what was typed, as long as an address."""
+    limit = MAX_EMAIL_LENGTH * MAX_COMPOSITION_RATIO
+    return email[:limit] if isinstance(email, str) else f"<{type(email).__name__}>"
+
+
+def key_of_address(text: str, secret: Secret[bytes]) -> str:
+    """Return `email_counter_key` of an email already normalised (or of `typed_text`)."""
     return _EMAIL_KEY_PREFIX + keyed_name(secret, SIGN_IN_COUNTER, text)

@@ -34,6 +34,7 @@ import attrs
 
 from securepractice.clock import require_utc
 from securepractice.errors import InvalidInput
+from securepractice.policy.compromised import CompromisedCheckFailed
 from securepractice.policy.text import MAX_COMPOSITION_RATIO, CharacterClass, refused_characters
 from securepractice.settings import PasswordRules
 
@@ -136,8 +137,12 @@ class PasswordReport:
 class CompromisedPasswords(Protocol):
     """A source of known-compromised passwords (PW-10), for the NIST profile.
 
-    Implement it over a breach corpus, a k-anonymity web service, or a file
-    (`CompromisedPasswordFile`). It is given the normalised password.
+    Two are shipped: a file (`CompromisedPasswordFile`) and a k-anonymity
+    range API reached through the application's HTTP call
+    (`~securepractice.policy.compromised.CompromisedPasswordRange`); one of
+    one's own may sit over any breach corpus. It is given the normalised
+    password. When it cannot answer it raises
+    `~securepractice.policy.compromised.CompromisedCheckFailed`.
     """
 
     def is_compromised(self, password: str) -> bool:
@@ -219,7 +224,7 @@ class PasswordPolicy:
         if self.rules.screen_compromised and self.compromised is None:
             raise InvalidInput(
                 f"the {self.rules.name} profile screens against known-compromised passwords:"
-                " pass a CompromisedPasswords source",
+                " give a CompromisedPasswords source (Portal(compromised=...))",
                 field="compromised",
                 code="settings.no_compromised_source",
             )
@@ -266,6 +271,8 @@ class PasswordPolicy:
         user's previous passwords, the current one included (PW-4); checking
         it needs the ``hasher`` that made them, and is skipped when the other
         rules already fail, so that no hashing is spent on a refused password.
+        A compromised-password source that cannot answer gives
+        ``password.check_unavailable``: the password is refused for now.
         """
         rules = self.rules
         if too_long_to_check(password, rules):
@@ -276,17 +283,8 @@ class PasswordPolicy:
             violations.append(
                 Violation("password.mismatch", "The two passwords you typed do not match.")
             )
-        if (
-            not violations
-            and self.compromised is not None
-            and self.compromised.is_compromised(normalized)
-        ):
-            violations.append(
-                Violation(
-                    "password.compromised",
-                    "This password is known to have been exposed in a breach; choose another.",
-                )
-            )
+        if not violations:
+            violations.extend(self._screen(normalized))
         stored = tuple(history)[: rules.history] if rules.history else ()
         if not violations and stored:
             if hasher is None:
@@ -300,6 +298,33 @@ class PasswordPolicy:
                     )
                 )
         return PasswordReport(tuple(violations))
+
+    def _screen(self, normalized: str) -> tuple[Violation, ...]:
+        """Ask the compromised-password source; a source that cannot answer refuses for now.
+
+        A new password the source could not check is not taken (RC-3): the
+        NIST profile rests on the check, and the user can try again soon.
+        """
+        if self.compromised is None:
+            return ()
+        try:
+            listed = self.compromised.is_compromised(normalized)
+        except CompromisedCheckFailed:
+            return (
+                Violation(
+                    "password.check_unavailable",
+                    "We could not check this password against the list of exposed passwords"
+                    " just now, so nothing was changed. Try again in a few minutes.",
+                ),
+            )
+        if not listed:
+            return ()
+        return (
+            Violation(
+                "password.compromised",
+                "This password is known to have been exposed in a breach; choose another.",
+            ),
+        )
 
     def _too_long(self) -> Violation:
         return Violation(

@@ -50,7 +50,7 @@ class Action(enum.Enum):
     # A user's actions on their own account.
     PUT_CARD_ON_FILE = "put_card_on_file"
     VIEW_DASHBOARD = "view_dashboard"
-    # Support staff's actions (SP-1, UM-8, PF-2, SB-1, LK-2, LK-6).
+    # Support staff's actions (SP-1, UM-8, PF-2, SB-1, LK-2, LK-6, RC-4, RC-5, MF-8).
     UNLOCK = "unlock"
     GRANT_USER_MANAGER = "grant_user_manager"
     REVOKE_USER_MANAGER = "revoke_user_manager"
@@ -59,6 +59,9 @@ class Action(enum.Enum):
     GRANT_PRODUCT = "grant_product"
     REVOKE_PRODUCT = "revoke_product"
     DEACTIVATE = "deactivate"
+    END_USER_SESSIONS = "end_user_sessions"
+    MARK_PASSWORD_COMPROMISED = "mark_password_compromised"
+    CLEAR_CODE_GUESSES = "clear_code_guesses"
 
 
 #: Actions of a User Manager, allowed only inside their own practice (UM-2).
@@ -86,6 +89,9 @@ SUPPORT_ACTIONS = frozenset(
         Action.GRANT_PRODUCT,
         Action.REVOKE_PRODUCT,
         Action.DEACTIVATE,
+        Action.END_USER_SESSIONS,
+        Action.MARK_PASSWORD_COMPROMISED,
+        Action.CLEAR_CODE_GUESSES,
     }
 )
 #: Support actions whose subject is a practice rather than a user.

@@ -1,10 +1,14 @@
-"""What support staff do for practices and their users (SP-1, UM-8, PF-2, SB-1, LK-2, LK-6).
+"""What support staff do for practices and their users (SP-1, UM-8, PF-2, SB-1, LK-2, LK-6, RC-5).
 
 Support staff unlock accounts, grant and revoke the User Manager role, edit
 a practice's main account information, subscribe practices to products and
-grant those products to the practice's users, and deactivate users. They
+grant those products to the practice's users, deactivate users, and end
+every session of a user without deactivating them. They
 have no way to see, set or reset a password (PW-9): a user changes their
-own password, or resets it through the e-mailed link.
+own password, or resets it through the e-mailed link. Support staff may
+mark a password compromised (RC-4), which makes its user choose a new one,
+and clear a user's count of wrong one-time codes, after which codes work
+for them again (MF-8).
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from securepractice.accounts._shared import audit, end_sessions
+from securepractice.accounts._shared import audit, end_sessions, retry_on_conflict, save_ledger
+from securepractice.accounts.signin import tell_compromised
 from securepractice.dependencies import Service
 from securepractice.errors import InvalidInput, InvalidState, NotFound
 from securepractice.policy import text
+from securepractice.policy.lockout import Lock, with_lock
 from securepractice.policy.roles import Action
 from securepractice.policy.securemail import SECUREMAIL
 from securepractice.practice._base import Acting, acting
@@ -29,13 +35,17 @@ from securepractice.records import (
     revised,
 )
 from securepractice.secret import Secret
+from securepractice.verification import guesses
 from securepractice.verification.phones import parse_phone
 
 __all__ = [
+    "clear_code_guesses",
     "deactivate",
     "edit_practice",
+    "end_user_sessions",
     "grant_product",
     "grant_user_manager",
+    "mark_password_compromised",
     "product_name",
     "revoke_product",
     "revoke_user_manager",
@@ -70,7 +80,7 @@ def _practice(act: Acting, practice_id: str) -> Practice:
 
 
 def unlock(service: Service, token: str | Secret[str], *, user_id: str) -> User:
-    """Unlock a user's account and clear its failure count (SP-1, LK-2).
+    """Unlock a user's account and clear its failure count (SP-1, LK-2, MF-7).
 
     The count is cleared even when the account was not locked yet; the
     audit event says how many failures were cleared.
@@ -80,8 +90,8 @@ def unlock(service: Service, token: str | Secret[str], *, user_id: str) -> User:
         user = act.user(user_id)
         act.require(Action.UNLOCK, user)
         was_locked = user.locked
-        if was_locked:
-            unlocked = revised(user, locked=False)
+        unlocked = with_lock(user, Lock())
+        if unlocked is not user:
             act.uow.users.save(unlocked, expected_version=user.version)
             user = unlocked
         cleared = act.uow.sign_in_failures.count(user.id)
@@ -262,3 +272,84 @@ def deactivate(service: Service, token: str | Secret[str], *, user_id: str) -> U
             sessions_revoked=str(ended),
         )  # fmt: skip
         return updated
+
+
+def mark_password_compromised(service: Service, token: str | Secret[str], *, user_id: str) -> User:
+    """Mark a practice user's password compromised; they are emailed (RC-4).
+
+    Until they choose a new one, the password signs in only as far as the
+    change of password, and every session of theirs reaches nothing else
+    (PW-5). Support staff neither see nor set the password (PW-9): the mark
+    names the password it was made on, so the user's next password clears
+    it. Marking a marked password changes nothing and sends nothing. A user
+    with no password yet is refused (``password.not_set``).
+    """
+    user_id = text.identifier(user_id, field="user_id")
+    deps = service.deps
+    with acting(deps, token, "password.marked_compromised", target=user_id) as act:
+        user = act.user(user_id)
+        act.require(Action.MARK_PASSWORD_COMPROMISED, user)
+        credential = act.uow.credentials.get(user.id)
+        if credential is None:
+            raise InvalidState("This user has not set a password yet.", code="password.not_set")
+        if credential.compromised:
+            return user
+        act.uow.credentials.save(
+            revised(credential, compromised_hash=credential.password_hash),
+            expected_version=credential.version,
+        )
+        audit(
+            act.uow, "password.marked_compromised", at=act.now, actor=act.actor, subject=user,
+            by="support",
+        )  # fmt: skip
+    tell_compromised(deps, user)
+    return user
+
+
+def end_user_sessions(service: Service, token: str | Secret[str], *, user_id: str) -> int:
+    """End every session of a practice user, who stays active and may sign in again (RC-5).
+
+    For an account that may be in someone else's hands while the user
+    recovers it: unlike `deactivate`, nothing else changes. Returns how
+    many sessions ended; audited as ``sessions.revoked`` with scope ``all``.
+    """
+    user_id = text.identifier(user_id, field="user_id")
+    with acting(service.deps, token, "sessions.revoked", target=user_id) as act:
+        user = act.user(user_id)
+        act.require(Action.END_USER_SESSIONS, user)
+        ended = end_sessions(act.uow, user.id)
+        audit(
+            act.uow, "sessions.revoked", at=act.now, actor=act.actor, subject=user, scope="all",
+            sessions_revoked=str(ended),
+        )  # fmt: skip
+        return ended
+
+
+def clear_code_guesses(service: Service, token: str | Secret[str], *, user_id: str) -> User:
+    """Clear a practice user's count of wrong one-time codes, so codes work for them again (MF-8).
+
+    After a run of wrong codes, codes are paused and, at the stop, neither
+    sent nor accepted until support staff clear the count; clearing ends a
+    pause too. For a user who proved who they are some other way. Audited
+    as ``code_guesses.cleared``, with how many wrong codes were cleared.
+    """
+    user_id = text.identifier(user_id, field="user_id")
+    deps = service.deps
+
+    def clear() -> User:
+        with acting(deps, token, "code_guesses.cleared", target=user_id) as act:
+            user = act.user(user_id)
+            act.require(Action.CLEAR_CODE_GUESSES, user)
+            ledger = act.uow.code_sends.get(user.id)
+            cleared = 0 if ledger is None else ledger.wrong_codes
+            if ledger is not None:
+                after = guesses.clear(ledger)
+                if after is not ledger:
+                    save_ledger(act.uow, after)
+            audit(
+                act.uow, "code_guesses.cleared", at=act.now, actor=act.actor, subject=user,
+                wrong_codes_cleared=str(cleared),
+            )  # fmt: skip
+            return user
+
+    return retry_on_conflict(clear)

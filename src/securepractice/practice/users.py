@@ -3,7 +3,7 @@
 A User Manager lists the practice's users with their registration status,
 edits the email and phone numbers of a user who has not finished
 registration, sends them a new invitation link, and turns two-step
-verification on or off for them. There is no "invite" here: new users
+verification on or off for them, off with a reason (RC-2). There is no "invite" here: new users
 arrive by invitation only (UM-9, RG-1).
 """
 
@@ -13,11 +13,17 @@ from typing import Any
 
 import attrs
 
-from securepractice.accounts._shared import audit, supersede_links
+from securepractice.accounts._shared import (
+    audit,
+    require_optional_two_step,
+    send_notice,
+    supersede_links,
+    switch_two_step,
+)
 from securepractice.accounts.registration import issue_invitation, send_invitation
 from securepractice.accounts.verification import cancel_open_verification
-from securepractice.dependencies import Service
-from securepractice.errors import InvalidInput, InvalidState
+from securepractice.dependencies import Dependencies, Service
+from securepractice.errors import InvalidInput, InvalidState, PermissionDenied
 from securepractice.policy import text
 from securepractice.policy.identity import normalize_email
 from securepractice.policy.roles import Action, is_user_manager
@@ -35,12 +41,16 @@ from securepractice.secret import Secret
 from securepractice.verification.phones import parse_phone
 
 __all__ = [
+    "MAX_REASON_LENGTH",
     "ManagedUser",
     "edit_invited_user",
     "list_users",
     "reinvite",
     "set_two_step_for",
 ]
+
+#: The longest reason a User Manager may give for turning two-step verification off (RC-2).
+MAX_REASON_LENGTH = 500
 
 
 @attrs.frozen(kw_only=True)
@@ -180,29 +190,83 @@ def reinvite(service: Service, token: str | Secret[str], *, user_id: str) -> Use
 
 
 def set_two_step_for(
-    service: Service, token: str | Secret[str], *, user_id: str, enabled: bool
+    service: Service,
+    token: str | Secret[str],
+    *,
+    user_id: str,
+    enabled: bool,
+    reason: str | None = None,
 ) -> User:
-    """Turn two-step verification on or off for a user of the practice (UM-5, VF-9)."""
+    """Turn two-step verification on or off for a user of the practice (UM-5, VF-9, RC-2).
+
+    Turning it off needs a ``reason`` (one line of text, at most
+    `MAX_REASON_LENGTH` characters, checked as every text is, IN-1), which
+    is audited and told to the user; turning it on takes one too, if given.
+    A manager's own is turned off in their profile, with their password and
+    a code (`PermissionDenied`, ``two_step.own_account``), so that a session
+    alone never turns it off.
+    Either change ends every session of the user (RC-5), is audited as
+    ``two_step.toggled``, and the user is emailed. Setting it to what it
+    is changes nothing and sends nothing. Where every sign-in needs a second
+    factor it cannot be turned off (``two_step.required``, MF-1).
+    """
     if not isinstance(enabled, bool):
         raise InvalidInput(
             f"enabled must be True or False, not {type(enabled).__name__}",
             field="enabled",
             code="profile.not_bool",
         )
+    if not enabled:
+        require_optional_two_step(service.deps)
     user_id = text.identifier(user_id, field="user_id")
-    with acting(service.deps, token, "two_step.toggled", target=user_id) as act:
+    why = text.line(
+        "" if reason is None else reason,
+        field="reason",
+        max_length=MAX_REASON_LENGTH,
+        required=not enabled,
+    )
+    deps = service.deps
+    with acting(deps, token, "two_step.toggled", target=user_id) as act:
         user = act.user(user_id)
         act.require(Action.SET_TWO_STEP_FOR, user)
         if user.two_step_enabled is enabled:
             return user
-        updated = revised(user, two_step_enabled=enabled)
-        act.uow.users.save(updated, expected_version=user.version)
-        audit(
-            act.uow,
-            "two_step.toggled",
-            at=act.now,
-            actor=act.actor,
-            subject=updated,
-            enabled="on" if enabled else "off",
+        if not enabled and user.id == act.actor.id:
+            raise PermissionDenied(
+                "Turn your own two-step verification off in your profile: it asks for your "
+                "password and a code.",
+                code="two_step.own_account",
+            )
+        updated = switch_two_step(
+            act.uow, user, enabled=enabled, now=act.now, actor=act.actor, reason=why
         )
-        return updated
+        manager = act.actor
+    _tell_user(deps, updated, manager, why)
+    return updated
+
+
+def _tell_user(deps: Dependencies, user: User, manager: User, reason: str) -> None:
+    """Email the user that a User Manager turned their two-step verification on or off (RC-2)."""
+    portal = deps.portal_name
+    who = " ".join(part for part in (manager.first_name, manager.last_name) if part)
+    by = f"{who}, a User Manager of your practice," if who else "A User Manager of your practice"
+    state = "on" if user.two_step_enabled else "off"
+    body = (
+        f"{by} turned {state} two-step verification of your {portal} account, and "
+        "your sessions were signed out."
+    )
+    if reason:
+        body += f"\n\nThe reason given: {reason}"
+    if not user.two_step_enabled:
+        body += (
+            "\n\nA password reset no longer asks for a code sent to your phone. You can "
+            "turn two-step verification on again in your profile."
+        )
+    send_notice(
+        deps,
+        user,
+        user.email,
+        f"Two-step verification was turned {state} for you",
+        body,
+        notice="two_step_toggled",
+    )

@@ -62,6 +62,7 @@ __all__ = [
     "change_method",
     "code_hash",
     "delivery_failed",
+    "entered_digits",
     "issue",
     "new_code",
     "record_send",
@@ -374,7 +375,7 @@ def cancel(challenge: Challenge) -> Challenge:
     )
 
 
-def _digits(entry: str, length: int) -> str | None:
+def entered_digits(entry: str, length: int) -> str | None:
     """Return ``entry`` as ASCII digits, spaces and dashes removed; None if it cannot be a code.
 
     Any Unicode decimal digit counts as its value, so a code typed on an
@@ -430,7 +431,7 @@ def verify(
     stored = _comparable_hash(challenge, user_id, purpose, now)
     if isinstance(stored, VerifyOutcome):
         return _result(challenge, stored, rules)
-    digits = _digits(text, rules.code_digits)
+    digits = entered_digits(text, rules.code_digits)
     if digits is None:
         return _result(challenge, VerifyOutcome.MALFORMED, rules)
     expected = _keyed_hash(

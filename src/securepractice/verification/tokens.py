@@ -1,6 +1,6 @@
-"""E-mailed link tokens: invitations and password resets.
+"""E-mailed link tokens: invitations, password resets and confirmations of a new email address.
 
-Rules RG-1, RG-4, RG-6, RS-1 and RS-5 of SPEC.md. A token is
+Rules RG-1, RG-4, RG-6, RS-1, RS-5 and RC-1 of SPEC.md. A token is
 ``token_bytes`` random bytes from `secrets` (URL-safe base64), stored only
 as its SHA-256. A fast unkeyed hash is enough here, unlike for codes or
 passwords: a token has at least 128 bits of entropy, so nobody holding the
@@ -75,15 +75,21 @@ class IssuedToken:
 
 
 def _lifetime(purpose: TokenPurpose, rules: LinkRules) -> timedelta:
-    if purpose is TokenPurpose.INVITATION:
-        return rules.invitation_lifetime
-    return rules.reset_lifetime
+    return {
+        TokenPurpose.INVITATION: rules.invitation_lifetime,
+        TokenPurpose.PASSWORD_RESET: rules.reset_lifetime,
+        TokenPurpose.EMAIL_CHANGE: rules.email_change_lifetime,
+        TokenPurpose.SIGN_IN: rules.sign_in_lifetime,
+        TokenPurpose.TRUSTED_DEVICE: rules.trusted_device_lifetime,
+    }[purpose]
 
 
 def _path(purpose: TokenPurpose, rules: LinkRules) -> str:
-    if purpose is TokenPurpose.INVITATION:
-        return rules.invitation_path
-    return rules.reset_path
+    return {
+        TokenPurpose.INVITATION: rules.invitation_path,
+        TokenPurpose.PASSWORD_RESET: rules.reset_path,
+        TokenPurpose.EMAIL_CHANGE: rules.email_change_path,
+    }[purpose]
 
 
 def hash_token(token: str | Secret[str]) -> bytes:
@@ -126,8 +132,8 @@ def supersede(
 
     Only unused tokens that are not superseded yet change; the others are
     left out, as there is nothing to save. Re-inviting (RG-4), changing a
-    user's email (UM-4) and completing a reset (RS-3) supersede the older
-    links.
+    user's email (UM-4, RC-1), completing a reset (RS-3) and asking for
+    another new email address (RC-1) supersede the older links.
     """
     return tuple(
         revised(t, superseded=True)
