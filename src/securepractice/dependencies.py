@@ -120,9 +120,13 @@ class Dependencies:
         """Return the current time, from the clock."""
         return self.clock.now()
 
-    def unit(self) -> UnitOfWork:
-        """Return a new unit of work of the store: one user action."""
-        return self.storage.unit_of_work()
+    def unit(self, *, durable: bool = True) -> UnitOfWork:
+        """Return a new unit of work of the store: one user action.
+
+        ``durable=False`` for a unit whose writes mean nothing after a power
+        cut (`~securepractice.storage.ports.Storage.unit_of_work`).
+        """
+        return self.storage.unit_of_work(durable=durable)
 
 
 def _kind(value: object) -> str:

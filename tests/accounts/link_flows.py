@@ -120,7 +120,7 @@ class LosingStore:
     repository: str = "link_tokens"
     lost: int = 0
 
-    def unit_of_work(self) -> Any:
+    def unit_of_work(self, *, durable: bool = True) -> Any:  # noqa: ARG002 - the inner store keeps it
         return LosingUnit(self)
 
     def close(self) -> None:
@@ -147,7 +147,7 @@ class OvertakenStore:
         self.rival = rival
         self.overtaken = False
 
-    def unit_of_work(self) -> Any:
+    def unit_of_work(self, *, durable: bool = True) -> Any:  # noqa: ARG002 - the inner store keeps it
         return _OvertakenUnit(self)
 
     def close(self) -> None:

@@ -104,6 +104,23 @@ def test_options_are_configurable_and_checked(path: Path, given: str, level: int
     assert (bad_sync.value.field, bad_wait.value.field) == ("synchronous", "busy_timeout")
 
 
+def test_dp_5_a_unit_that_need_not_be_durable_lowers_the_level_for_itself_only(
+    path: Path, now: datetime
+) -> None:
+    """DP-5: the start of an attempt commits at NORMAL; every other unit at the store's level."""
+    with SQLiteStorage(path, synchronous="EXTRA") as store:
+        levels = []
+        with store.unit_of_work(durable=False) as uow:
+            levels.append(store.connection().execute("PRAGMA synchronous").fetchone()[0])
+            uow.sign_in_failures.start("u1", now=now, abandoned_before=now)
+        levels.append(store.connection().execute("PRAGMA synchronous").fetchone()[0])
+        with store.unit_of_work() as uow:
+            levels.append(store.connection().execute("PRAGMA synchronous").fetchone()[0])
+            assert uow.sign_in_failures.count("u1") == 0
+        assert levels == [1, 3, 3]  # NORMAL, then EXTRA again
+        assert store.synchronous == "EXTRA"
+
+
 def test_each_thread_has_its_own_connection(store: SQLiteStorage) -> None:
     mine = store.connection()
     theirs: list[sqlite3.Connection] = []

@@ -80,7 +80,8 @@ def recheck(
     """
     too_long = too_long_to_check(password, deps.settings.password)
     allow_expired = purpose == "change_password"
-    with deps.unit() as uow:
+    # Starting the attempt, and touching the session, need not survive a power cut (DP-5).
+    with deps.unit(durable=False) as uow:
         _session, user = signed_in(deps, uow, token, now, allow_expired_password=allow_expired)
         credential = uow.credentials.get(user.id)
         if credential is None:

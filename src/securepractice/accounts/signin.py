@@ -331,7 +331,8 @@ def _start_attempt(deps: Dependencies, email: object, now: datetime) -> _Attempt
     user's counter or on the email's.
     """
     address, unknown = email_lookup(deps.settings, email)
-    with deps.unit() as uow:
+    # The attempt in flight need not survive a power cut: its finish is durable (DP-5).
+    with deps.unit(durable=False) as uow:
         user = uow.users.get_by_email(address)
         key = unknown if user is None else user.id
         credential = uow.credentials.get(key)

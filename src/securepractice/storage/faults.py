@@ -168,9 +168,9 @@ class FaultyStorage(ClosesOnExit):
         """Let the wrapped store remember the portal secret's fingerprint (DP-2)."""
         self.inner.remember_secret(fingerprint, replacing=replacing)
 
-    def unit_of_work(self) -> FaultyUnitOfWork:
+    def unit_of_work(self, *, durable: bool = True) -> FaultyUnitOfWork:
         """Return a unit of work of the wrapped store, counted and failing as planned."""
-        return FaultyUnitOfWork(self.inner.unit_of_work(), self._plan)
+        return FaultyUnitOfWork(self.inner.unit_of_work(durable=durable), self._plan)
 
     def close(self) -> None:
         """Close the wrapped store."""

@@ -140,8 +140,8 @@ class MemoryStorage(ClosesOnExit):
             if fingerprint_to_store(state.fingerprint, fingerprint, replacing):
                 state.fingerprint = fingerprint
 
-    def unit_of_work(self) -> MemoryUnitOfWork:
-        """Return a new unit of work on this store."""
+    def unit_of_work(self, *, durable: bool = True) -> MemoryUnitOfWork:  # noqa: ARG002
+        """Return a new unit of work on this store; in memory, none survives a power cut."""
         return MemoryUnitOfWork(_Transaction(self._state))
 
     def close(self) -> None:

@@ -499,8 +499,16 @@ class Storage(Protocol):
         """
         ...
 
-    def unit_of_work(self) -> UnitOfWork:
-        """Return a new, not yet begun unit of work."""
+    def unit_of_work(self, *, durable: bool = True) -> UnitOfWork:
+        """Return a new, not yet begun unit of work.
+
+        A unit that is not ``durable`` commits as any other, visible to every
+        unit after it, but need not survive a power cut: the store may skip
+        flushing it to disk (SQLite's ``synchronous=NORMAL``, PostgreSQL's
+        ``synchronous_commit=off``). Sign-in starts its attempts so (LK-4):
+        an attempt in flight means nothing once its process is gone, and the
+        durable unit that finishes it flushes the start with it (DP-5).
+        """
         ...
 
     def close(self) -> None:

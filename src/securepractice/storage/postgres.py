@@ -363,9 +363,9 @@ class PostgresStorage(ClosesOnExit):
                     (fingerprint,),
                 )
 
-    def unit_of_work(self) -> PostgresUnitOfWork:
-        """Return a new unit of work on this store."""
-        return PostgresUnitOfWork(_Transaction(self, self._schema))
+    def unit_of_work(self, *, durable: bool = True) -> PostgresUnitOfWork:
+        """Return a new unit of work on this store; one not ``durable`` commits without a flush."""
+        return PostgresUnitOfWork(_Transaction(self, self._schema, durable=durable))
 
     def close(self) -> None:
         """Close the pool and its connections; later units fail with ``storage.closed``."""
@@ -380,10 +380,11 @@ class PostgresStorage(ClosesOnExit):
 class _Transaction(Held[Connection]):
     """One unit of work's transaction, on one connection of the pool."""
 
-    def __init__(self, storage: PostgresStorage, schema: Schema) -> None:
+    def __init__(self, storage: PostgresStorage, schema: Schema, *, durable: bool = True) -> None:
         super().__init__()
         self.storage = storage
         self.schema = schema
+        self._durable = durable
 
     def begin(self) -> None:
         storage = self.storage
@@ -396,6 +397,10 @@ class _Transaction(Held[Connection]):
             connection = storage._pool.getconn()  # noqa: SLF001
         storage._local.active = True  # noqa: SLF001
         self.hold(connection)
+        if not self._durable:
+            # Commit without waiting for the WAL flush; it opens the unit's transaction.
+            with _translated():
+                connection.execute("SET LOCAL synchronous_commit TO OFF")
 
     def end(self, *, commit: bool) -> None:
         connection = self.let_go()

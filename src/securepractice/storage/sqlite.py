@@ -50,6 +50,8 @@ from securepractice.storage.migrations import migrate
 __all__ = ["SQLiteStorage", "SQLiteUnitOfWork"]
 
 _SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+#: The levels that flush every commit to disk: those a unit that need not be durable lowers.
+_FLUSHING = frozenset({"FULL", "EXTRA"})
 #: Names that SQLite reads as a private database of one connection, not a file.
 _NOT_A_FILE = frozenset({"", ":memory:"})
 _BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
@@ -271,6 +273,11 @@ class SQLiteStorage(ClosesOnExit):
         connection.close()
 
     @property
+    def synchronous(self) -> str:
+        """SQLite's durability level for every unit that must survive a power cut."""
+        return self._synchronous
+
+    @property
     def persistent(self) -> bool:
         """True: records live in the database file, shared by every process that opens it."""
         return True
@@ -302,9 +309,9 @@ class SQLiteStorage(ClosesOnExit):
             raise
         db.end(commit=True)
 
-    def unit_of_work(self) -> SQLiteUnitOfWork:
-        """Return a new unit of work on this store."""
-        return SQLiteUnitOfWork(self, self._schema)
+    def unit_of_work(self, *, durable: bool = True) -> SQLiteUnitOfWork:
+        """Return a new unit of work on this store; one not ``durable`` commits without fsync."""
+        return SQLiteUnitOfWork(self, self._schema, durable=durable)
 
     def close(self) -> None:
         """Close every thread's connection; later units fail with ``storage.closed``."""
@@ -321,10 +328,14 @@ class SQLiteStorage(ClosesOnExit):
 class _Database(Held[sqlite3.Connection]):
     """One unit of work's transaction on this thread's connection."""
 
-    def __init__(self, storage: SQLiteStorage, schema: Schema) -> None:
+    def __init__(self, storage: SQLiteStorage, schema: Schema, *, durable: bool = True) -> None:
         super().__init__()
         self.storage = storage
         self.schema = schema
+        # SQLite sets its durability per connection, and not inside a transaction: a
+        # unit that need not survive a power cut lowers it around itself (WAL mode
+        # then commits without fsync, and a later durable commit flushes it too).
+        self._relax = not durable and storage.synchronous in _FLUSHING
 
     def begin(self) -> None:
         self.check_unused()
@@ -332,6 +343,8 @@ class _Database(Held[sqlite3.Connection]):
         if connection.in_transaction:
             raise StorageError("units of work do not nest", code="storage.nested_unit")
         with _translated():
+            if self._relax:
+                connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("BEGIN IMMEDIATE")
         self.hold(connection)
 
@@ -344,6 +357,8 @@ class _Database(Held[sqlite3.Connection]):
                 connection.execute("COMMIT")
             elif connection.in_transaction:
                 connection.execute("ROLLBACK")
+            if self._relax:
+                connection.execute(f"PRAGMA synchronous = {self.storage.synchronous}")
         except sqlite3.Error as error:
             self.storage.discard(connection)
             if commit:
@@ -383,5 +398,5 @@ class _Database(Held[sqlite3.Connection]):
 class SQLiteUnitOfWork(SQLUnitOfWork):
     """One unit of work on a `SQLiteStorage`; see `securepractice.storage.ports.UnitOfWork`."""
 
-    def __init__(self, storage: SQLiteStorage, schema: Schema) -> None:
-        super().__init__(_Database(storage, schema))
+    def __init__(self, storage: SQLiteStorage, schema: Schema, *, durable: bool = True) -> None:
+        super().__init__(_Database(storage, schema, durable=durable))

@@ -1086,6 +1086,21 @@ class StorageContract:
 
     # --- link tokens -------------------------------------------------------------------------
 
+    def test_a_unit_that_need_not_be_durable_commits_as_any_other(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
+        """LK-4, DP-5: an attempt started in a unit that is not durable counts for every unit."""
+        with storage.unit_of_work(durable=False) as uow:
+            assert uow.sign_in_failures.start(user.id, now=now, abandoned_before=now) == 1
+        with storage.unit_of_work() as uow:
+            assert uow.sign_in_failures.start(user.id, now=now, abandoned_before=now) == 2
+            finished = uow.sign_in_failures.finish(
+                user.id, started=now, outcome=AttemptOutcome.WRONG
+            )
+        assert finished == 1
+        with storage.unit_of_work(durable=False) as uow:
+            assert uow.sign_in_failures.count(user.id) == 1
+
     def test_link_token_may_be_kept_under_a_key_that_names_no_user(
         self, storage: Storage, make_token: MakeToken, now: datetime
     ) -> None:
