@@ -88,6 +88,7 @@ def test_mf_3_start_gives_the_uri_and_setup_key_of_one_new_seed(portal: Portal) 
     }
     # An independent implementation reads the same seed from the URI as from the key.
     from_uri = pyotp.parse_uri(new.uri.reveal())
+    assert isinstance(from_uri, pyotp.TOTP)
     assert from_uri.at(portal.clock.now()) == app_of(new).at(portal.clock.now())
     assert "***" in repr(new)
     assert key not in repr(new)

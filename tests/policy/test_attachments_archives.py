@@ -239,7 +239,8 @@ def needs_version(sample: bytes, version: int) -> bytes:
         lambda b: b[:-10],
         lambda b: b[: len(b) // 2],
         lambda _b: b"PK\x03\x04" + bytes(100),
-        lambda _b: b"PK\x05\x06" + bytes(18),
+        # A bare end record that promises one entry in a directory that is not there.
+        lambda _b: b"PK\x05\x06" + struct.pack("<4H2LH", 0, 0, 1, 1, 46, 0, 0),
         lambda _b: b"PK",
         lambda _b: b"",
         lambda b: b.replace(b"PK\x01\x02", b"PK\x01\x09"),

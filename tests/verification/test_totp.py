@@ -127,6 +127,7 @@ def test_mf_3_the_uri_enrols_the_seed_in_an_app() -> None:
     padded = query["secret"] + "=" * (-len(query["secret"]) % 8)
     assert base64.b32decode(padded) == seed.reveal()
     app = pyotp.parse_uri(uri)
+    assert isinstance(app, pyotp.TOTP)
     assert app.at(NOW) == _code(seed, NOW)
 
 
