@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import functools
 import io
-import itertools
 import random
 import struct
 import zipfile
@@ -31,6 +30,7 @@ from collections.abc import Callable
 import attrs
 
 from fuzz.edits import cut, deleted, doubled, inserted, replaced
+from fuzz.texts import mixture
 
 #: Leading bytes of the types `filetype` knows and of the seed's allowed list.
 MAGIC: tuple[bytes, ...] = (
@@ -268,13 +268,12 @@ class Uploads:
             (lambda: self._bytes(self._rng.randint(0, 4)), 5),
             (lambda: self._bytes(self._rng.randint(8 * 1024, 40_000)), 5),
         )
-        self._draws = tuple(draw for draw, _ in mix)
-        self._cumulative = tuple(itertools.accumulate(weight for _, weight in mix))
+        self._content = mixture(rng, mix)
 
     def __call__(self) -> Upload:
         """Return the next upload."""
         rng = self._rng
-        data = rng.choices(self._draws, cum_weights=self._cumulative)[0]()
+        data = self._content()
         delivery = rng.choices(DELIVERIES, weights=(55, 5, 5, 15, 15, 5))[0]
         size = rng.choices((None, len(data), rng.randint(0, 1 << 40)), weights=(85, 10, 5))[0]
         return Upload(

@@ -24,9 +24,12 @@ import itertools
 import random
 import unicodedata
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from fuzz.characters import ASCII, COMBINING, CONTROLS, MAX_CODE_POINT, NASTY, SPACES
 from fuzz.edits import cut, deleted, doubled, inserted, replaced
+
+T = TypeVar("T")
 
 #: Values a caller might pass where text belongs.
 NOT_TEXT: tuple[object, ...] = (None, b"dana@smile.example", 42, 4.2, ["text"], {"a": 1}, object())
@@ -56,6 +59,17 @@ def huge_strings() -> tuple[str, ...]:
         "a@" + "b" * 100_000 + ".example",
         "\u200b" * 500_000,
     )
+
+
+def mixture(rng: random.Random, weighted: Sequence[tuple[Callable[[], T], int]]) -> Callable[[], T]:
+    """Return a draw that calls one of the ``weighted`` makers, chosen by its weight."""
+    makers = tuple(make for make, _ in weighted)
+    cumulative = tuple(itertools.accumulate(weight for _, weight in weighted))
+
+    def draw() -> T:
+        return rng.choices(makers, cum_weights=cumulative)[0]()
+
+    return draw
 
 
 class Texts:
@@ -96,12 +110,11 @@ class Texts:
             (self.huge, 1),
             (self.not_text, 2),
         )
-        self._draws = tuple(draw for draw, _ in mix)
-        self._cumulative = tuple(itertools.accumulate(weight for _, weight in mix))
+        self._draw = mixture(rng, mix)
 
     def __call__(self) -> object:
         """Return the next input."""
-        return self._rng.choices(self._draws, cum_weights=self._cumulative)[0]()
+        return self._draw()
 
     def base(self) -> str:
         """Return a valid value as it is."""
