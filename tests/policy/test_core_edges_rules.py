@@ -34,7 +34,7 @@ from securepractice.policy.compromised import CompromisedCheckFailed, Compromise
 from securepractice.policy.lockout import (
     Lock,
     bounded_password,
-    email_counter_key,
+    email_lookup,
     lock_after,
     lock_of,
     with_lock,
@@ -70,6 +70,10 @@ def test_dp_2_keys_are_keyed_blake2b_of_their_purpose_the_long_secret_hashed_dow
     assert keyed_name(secret, SIGN_IN_COUNTER, "a\ud800@b") == (
         _blake2b("a\ud800@b".encode("utf-8", "surrogatepass"), purpose_key).hexdigest()
     )
+
+
+def email_counter_key(email: object, secret: Secret[bytes]) -> str:
+    return email_lookup(email, secret)[1]
 
 
 def test_in_4_every_spelling_of_an_address_counts_under_one_key() -> None:

@@ -150,9 +150,13 @@ def test_mf_4_an_entry_of_exactly_64_characters_is_read() -> None:
 def test_mf_4_each_hash_of_a_code_has_its_own_salt_in_what_is_hashed() -> None:
     """MF-4: two hashes of one code differ after their salts too: the salt is hashed in."""
     code = recovery.new_codes(1)[0]
-    first = recovery.code_hash(code, user_id="user-1", salt=bytes(16))
-    second = recovery.code_hash(code, user_id="user-1", salt=b"\x01" * 16)
+    first = recovery.code_hash(code, user_id="user-1")
+    second = recovery.code_hash(code, user_id="user-1")
+    assert first[:16] != second[:16]
     assert first[16:] != second[16:]
+    moved = second[:16] + first[16:]  # the first digest under the second salt
+    assert recovery.matching_index(code, [moved], user_id="user-1") is None
+    assert recovery.matching_index(code, [first], user_id="user-1") == 0
 
 
 def test_mf_4_a_user_id_with_a_surrogate_is_hashed_and_matched() -> None:

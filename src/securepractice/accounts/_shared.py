@@ -24,15 +24,12 @@ from securepractice.errors import (
     AlreadyExists,
     Conflict,
     DeliveryFailed,
-    InvalidInput,
     InvalidState,
     RateLimited,
     SecurePracticeError,
 )
 from securepractice.messaging.ports import EmailMessage, SmsMessage, VoiceMessage
-from securepractice.policy import sessions
-from securepractice.policy.identity import normalize_email
-from securepractice.policy.lockout import key_of_address, typed_text
+from securepractice.policy import lockout, sessions
 from securepractice.records import (
     AuditEvent,
     Challenge,
@@ -119,22 +116,14 @@ def audit(
 
 
 def email_lookup(settings: Settings, email: object) -> tuple[str, str]:
-    """Return what to look ``email`` up by, and its key for when no account has it (IN-4).
+    """Return what to look ``email`` up by, and its key (`policy.lockout.email_lookup`, IN-4).
 
-    The first is the normalised address, or the key for an email that is
-    no address (no user has it); the key, a keyed hash of the address,
-    names the counters and links of an email without an account, so that
-    it gets the same writes as one with. The key is made from the portal
-    secret; without one (a store in memory, DP-2), from the code key, which
-    lives as long as the process, as the store does.
+    The key is made from the portal secret; without one (a store in memory,
+    DP-2), from the code key, which lives as long as the process, as the
+    store does.
     """
     secret = settings.secret if settings.secret is not None else settings.verification.code_key
-    try:
-        address = normalize_email(email)  # type: ignore[arg-type]
-    except InvalidInput:
-        key = key_of_address(typed_text(email), secret)
-        return key, key
-    return address, key_of_address(address, secret)
+    return lockout.email_lookup(email, secret)
 
 
 def send_email(deps: Dependencies, to: str, subject: str, body: str) -> None:

@@ -5,7 +5,7 @@ them, so that no database lock is held while argon2 runs:
 
 1. look the user up and start the attempt with the store's atomic counter
    (LK-4): the user's, or for an email no account has, the counter of that
-   email (`~securepractice.policy.lockout.email_counter_key`); the number it
+   email (`~securepractice.policy.lockout.email_lookup`); the number it
    returns decides whether the password may be checked at all;
 2. after the check, finish the attempt with its outcome: clear the failures
    and open a session (LK-3), or count a failure and lock the account at
@@ -203,7 +203,7 @@ class _Attempt:
     """The user and credential found in the first unit, and the attempt started (LK-4, IN-4).
 
     ``key`` is the counter the attempt was started on: the user's id, or
-    for an email no user has, the email's `email_counter_key`.
+    for an email no user has, the email's key (`~securepractice.policy.lockout.email_lookup`).
     ``failures`` is what the start returned, ``started`` when it started.
     """
 

@@ -18,7 +18,7 @@ after ``SignInRules.attempt_timeout``, neither a failure nor a success
 (DP-5).
 
 Every sign-in is counted, whether or not an account has the email: an
-address with no account counts under `email_counter_key`, so that an unknown
+address with no account counts under its key (`email_lookup`), so that an unknown
 email costs the same storage writes as a known one (IN-4) and guessing on
 addresses without accounts shows in the count. A password longer than any
 the policy lets anyone set is refused before it is normalised or hashed
@@ -48,11 +48,9 @@ __all__ = [
     "attempt_decision",
     "attempt_outcome",
     "bounded_password",
-    "email_counter_key",
-    "key_of_address",
+    "email_lookup",
     "lock_after",
     "lock_of",
-    "typed_text",
     "with_lock",
 ]
 
@@ -182,27 +180,25 @@ def bounded_password(password: str, rules: PasswordRules) -> str:
     return password[: check_limit(rules)]
 
 
-def email_counter_key(email: object, secret: Secret[bytes]) -> str:
-    """Return the key that counts sign-in attempts on ``email`` when no account has it (IN-4).
+def email_lookup(email: object, secret: Secret[bytes]) -> tuple[str, str]:
+    """Return what to look ``email`` up by, and the key of its counters and links (IN-4).
 
-    A keyed hash under ``secret`` of the normalised address, so that every
-    spelling of one address counts together and the store never holds the
-    address. What is not an address at all is named by what was typed (its
-    first characters, as many as an address may take before normalising).
+    The key is a keyed hash under ``secret`` of the normalised address, so
+    that every spelling of one address counts together and the store never
+    holds the address; it names the counters and links of an email without
+    an account. What is not an address at all is named by what was typed
+    (its first characters, as many as an address may take before
+    normalising), and is looked up by its key, which no user has.
     """
     try:
-        text = normalize_email(email)  # type: ignore[arg-type]
+        address = normalize_email(email)  # type: ignore[arg-type]
     except InvalidInput:
-        text = typed_text(email)
-    return key_of_address(text, secret)
+        limit = MAX_EMAIL_LENGTH * MAX_COMPOSITION_RATIO
+        typed = email[:limit] if isinstance(email, str) else f"<{type(email).__name__}>"
+        key = _key_of(typed, secret)
+        return key, key
+    return address, _key_of(address, secret)
 
 
-def typed_text(email: object) -> str:
-    """Return what names an email that is no address: what was typed, as long as an address."""
-    limit = MAX_EMAIL_LENGTH * MAX_COMPOSITION_RATIO
-    return email[:limit] if isinstance(email, str) else f"<{type(email).__name__}>"
-
-
-def key_of_address(text: str, secret: Secret[bytes]) -> str:
-    """Return `email_counter_key` of an email already normalised (or of `typed_text`)."""
+def _key_of(text: str, secret: Secret[bytes]) -> str:
     return _EMAIL_KEY_PREFIX + keyed_name(secret, SIGN_IN_COUNTER, text)

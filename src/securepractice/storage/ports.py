@@ -159,7 +159,7 @@ class SignInFailures(Protocol):
     A key is a user's id, or for an email address that no account has,
     the email's key: ``"email:"`` and a keyed hash of the normalised
     address under the portal secret
-    (`~securepractice.policy.lockout.email_counter_key`), so that the store
+    (`~securepractice.policy.lockout.email_lookup`), so that the store
     never holds the address. Every sign-in counts, an unknown email
     included, so that it makes the same writes (IN-4). A store takes any
     key, naming a user or not, and makes its counter at the first start

@@ -62,18 +62,18 @@ def normalize_entry(entry: str) -> str | None:
     return kept
 
 
-def code_hash(code: str | Secret[str], *, user_id: str, salt: bytes | None = None) -> bytes:
+def code_hash(code: str | Secret[str], *, user_id: str) -> bytes:
     """Return what a code is kept as: a random salt and the hash of the code, bound to ``user_id``.
 
     Any spelling of the code gives a hash that `matching_index` finds.
-    ``salt`` is for checking an entry against a stored hash; a new hash gets
-    a new random salt.
     """
-    typed = code.reveal() if isinstance(code, Secret) else code
-    normal = normalize_entry(typed)
+    normal = normalize_entry(code.reveal() if isinstance(code, Secret) else code)
     if normal is None:
         raise ValueError("not a recovery code")
-    salt = secrets.token_bytes(_SALT_BYTES) if salt is None else salt
+    return _salted(normal, user_id, secrets.token_bytes(_SALT_BYTES))
+
+
+def _salted(normal: str, user_id: str, salt: bytes) -> bytes:
     mac = hashlib.blake2b(salt=salt, digest_size=32)
     mac.update(_CONTEXT)
     mac.update(f"{len(user_id)}:{user_id},".encode("utf-8", "surrogatepass"))
@@ -89,14 +89,14 @@ def matching_index(
     ``hashes`` is the stored set, None where a code was used. Every stored
     hash is compared in constant time, whichever matches.
     """
-    typed = entry.reveal() if isinstance(entry, Secret) else entry
-    if normalize_entry(typed) is None:
+    normal = normalize_entry(entry.reveal() if isinstance(entry, Secret) else entry)
+    if normal is None:
         return None
     found: int | None = None
     for index, stored in enumerate(hashes):
         if stored is None:
             continue
-        wanted = code_hash(typed, user_id=user_id, salt=stored[:_SALT_BYTES])
+        wanted = _salted(normal, user_id, stored[:_SALT_BYTES])
         if hmac.compare_digest(wanted, stored) and found is None:
             found = index
     return found
