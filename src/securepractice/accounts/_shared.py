@@ -194,8 +194,9 @@ def save_ledger(uow: UnitOfWork, ledger: SendLedger) -> None:
         raise Conflict("another unit counted on this ledger first; decide again") from taken
 
 
-#: How many times a unit that lost a race to save is run before the `Conflict` is raised.
-_CONFLICT_TRIES = 10
+#: How many times a unit that lost a race to save is run before the `Conflict` is raised:
+#: enough for fifty units racing for one record on a busy server to all get their turn.
+_CONFLICT_TRIES = 25
 #: The first and the longest wait, in seconds, before a unit that lost a race runs again.
 _FIRST_BACKOFF = 0.01
 _LONGEST_BACKOFF = 0.2
