@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import pytest
 import pgserver
 from securepractice import Messaging, Outbox, Portal, Settings
 from securepractice.errors import InvalidInput, SettingsError, StorageError
+from securepractice.forwarding import AuditForwarder
 from securepractice.records import (
     AttemptOutcome,
     AuditEvent,
@@ -192,6 +193,73 @@ def test_in_4_version_2_links_carry_over_and_any_key_is_taken(postgres_dsn: str)
             "WHERE conrelid = 'link_tokens'::regclass AND contype = 'f'"
         ).fetchone()
     assert references == (0,)
+
+
+def test_cx_2_version_3_audit_events_carry_over_in_order_and_feed(postgres_dsn: str) -> None:
+    """ST-3, CX-2: step 4 gives stored events the step's transaction id; they feed in seq order."""
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        assert postgres_schema.migrate(connection, target=3) == 3
+        for n in (1, 2, 3):
+            connection.execute(
+                "INSERT INTO audit_events (id, at, data) VALUES (%s, %s, %s)",
+                (f"e{n}", NOW, '{"action": "sign_in", "outcome": "ok", "detail": []}'),
+            )
+    store = PostgresStorage(postgres_dsn)
+    try:
+        with store.unit_of_work() as uow:
+            uow.audit.append(AuditEvent(id="e4", at=NOW, action="sign_in", outcome="ok"))
+        with store.unit_of_work() as uow:
+            assert [event.id for _, event in uow.audit.feed(limit=10)] == ["e1", "e2", "e3", "e4"]
+    finally:
+        store.close()
+    assert _applied(postgres_dsn) == list(range(1, postgres_schema.LATEST_VERSION + 1))
+
+
+class _Kept:
+    """A sink that keeps the ids it is given."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def deliver(self, events: Sequence[AuditEvent]) -> None:
+        self.ids.extend(event.id for event in events)
+
+
+def test_cx_2_an_event_of_a_unit_still_running_is_waited_for_never_skipped(
+    store: PostgresStorage,
+) -> None:
+    """CX-2: a unit that took a lower seq and commits last is forwarded, not passed over.
+
+    Unit A appends first (the lower seq) and stays open; unit B appends and
+    commits. Forwarding by seq alone would deliver B, move past A's seq and
+    never deliver A. The forwarder waits for A instead, then delivers both.
+    """
+    appended, release = threading.Event(), threading.Event()
+
+    def slow_unit() -> None:
+        with store.unit_of_work() as uow:
+            uow.audit.append(AuditEvent(id="a", at=NOW, action="sign_in", outcome="ok"))
+            appended.set()
+            release.wait(timeout=30)
+
+    slow = threading.Thread(target=slow_unit)
+    slow.start()
+    assert appended.wait(timeout=30)
+    with store.unit_of_work() as uow:
+        uow.audit.append(AuditEvent(id="b", at=NOW, action="sign_in", outcome="ok"))
+    sink = _Kept()
+    forwarder = AuditForwarder(store, sink, name="siem")
+    try:
+        assert forwarder.forward_pending() == 0
+        with store.unit_of_work() as uow:
+            assert uow.audit_sinks.position("siem") is None
+            assert [event.id for event in uow.audit.events()] == ["b"]
+    finally:
+        release.set()
+        slow.join(timeout=30)
+    assert forwarder.forward_pending() == 2
+    assert sink.ids == ["a", "b"]
+    assert forwarder.forward_pending() == 0
 
 
 def test_st_3_a_newer_schema_is_refused(postgres_dsn: str) -> None:

@@ -86,7 +86,7 @@ def test_connection_settings_put_durability_first(store: SQLiteStorage) -> None:
     assert pragma == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1,
                       "busy_timeout": 5000}  # fmt: skip
     tables = connection.execute("SELECT sql FROM sqlite_schema WHERE type = 'table'").fetchall()
-    assert len(tables) == 17
+    assert len(tables) == 19
     assert all(row[0].endswith("STRICT") for row in tables)
 
 
@@ -133,7 +133,7 @@ def test_each_thread_has_its_own_connection(store: SQLiteStorage) -> None:
 
 def test_new_database_is_at_the_latest_schema_version(store: SQLiteStorage) -> None:
     """ST-3: the schema is versioned with PRAGMA user_version."""
-    assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION == 6
+    assert migrations.schema_version(store.connection()) == migrations.LATEST_VERSION == 7
 
 
 def test_older_database_migrates_forward_and_keeps_its_data(path: Path, now: datetime) -> None:
@@ -407,6 +407,43 @@ def test_in_4_version_5_links_carry_over_and_any_key_is_taken(path: Path) -> Non
             assert uow.link_tokens.list_for_user(key, TokenPurpose.PASSWORD_RESET) == [unsent]
         indexes = connection.execute("PRAGMA index_list(link_tokens)").fetchall()
         assert "link_tokens_by_user" in {row["name"] for row in indexes}
+    finally:
+        store.close()
+
+
+def test_op_3_cx_2_version_6_audit_log_carries_over_and_new_tables_work(path: Path) -> None:
+    """ST-3, OP-3, CX-2, CX-3: migration 7 keeps every audit event, in its order, and adds
+    forwarding positions and client failures; the audit log stays append-only.
+    """
+    _old_database(
+        path,
+        6,
+        "INSERT INTO audit_events (id, at, action, outcome, detail) VALUES "  # noqa: S608 - constants
+        f"('e1', '{OLD_TIME}', 'sign_in', 'ok', '[]'), "
+        f"('e2', '{OLD_TIME}', 'sign_in', 'wrong_password', '[]');",
+    )
+    store = SQLiteStorage(path)
+    at = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    try:
+        connection = store.connection()
+        assert migrations.schema_version(connection) == migrations.LATEST_VERSION
+        with store.unit_of_work() as uow:
+            fed = list(uow.audit.feed(limit=10))
+            assert [(event.id, event.outcome) for _, event in fed] == [
+                ("e1", "ok"),
+                ("e2", "wrong_password"),
+            ]
+            uow.audit_sinks.advance("siem", expected=None, position=fed[0][0])
+            uow.client_failures.record("client:a", at)
+        with store.unit_of_work() as uow:
+            assert [
+                e.id for _, e in uow.audit.feed(after=uow.audit_sinks.position("siem"), limit=10)
+            ] == ["e2"]
+            assert uow.client_failures.count_since("client:a", at) == 1
+        indexes = connection.execute("PRAGMA index_list(audit_events)").fetchall()
+        assert "audit_events_by_time" in {row["name"] for row in indexes}
+        with pytest.raises(sqlite3.IntegrityError):
+            connection.execute("DELETE FROM audit_events")
     finally:
         store.close()
 

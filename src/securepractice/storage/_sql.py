@@ -10,12 +10,13 @@ added, how fields become column values (`~securepractice.storage._codec.Columns`
 and the sign-in counter's statements. Everything else is here: how a record
 maps to its table (`Table`), the tables (`Schema`), the statements every
 repository is made of (`Rows`: insert, versioned save, one, many) and the
-unit of work with its fourteen repositories (`SQLUnitOfWork`). No rule of
+unit of work with its repositories (`SQLUnitOfWork`). No rule of
 the portal is in SQL: the core decides, the store remembers.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -45,10 +46,11 @@ from securepractice.records import (
 )
 from securepractice.storage import ports
 from securepractice.storage._codec import Columns, field_types, from_json, to_json
-from securepractice.storage._unit import Transaction, TransactionalUnit
+from securepractice.storage._unit import Transaction, TransactionalUnit, bad_position
 
 __all__ = [
     "Dialect",
+    "Feed",
     "Parameters",
     "Rows",
     "SQLTransaction",
@@ -87,6 +89,24 @@ def finishes(statement: str, failures: str) -> Mapping[AttemptOutcome, str]:
 
 
 @attrs.frozen
+class Feed:
+    """How one database reads the audit log in an order that a later commit never precedes (CX-2).
+
+    ``position`` is the SQL expression of a row's position (text),
+    ``visible`` the condition of the rows a reader may take now, ``after``
+    the condition of the rows after a position given as every ``{p}`` in
+    it, ``order`` the order of positions, and ``pattern`` what a position
+    looks like.
+    """
+
+    position: str
+    visible: str
+    after: str
+    order: str
+    pattern: str
+
+
+@attrs.frozen
 class Dialect:
     """What differs in the SQL text of one database.
 
@@ -95,7 +115,7 @@ class Dialect:
     parameters: ``start`` (``key``, ``now``, ``abandoned_before``)
     returns ``counted``; ``finish`` (``key``, ``started``), one for each
     outcome (`finishes`), and ``count`` (``key``) return ``failures``;
-    ``reset`` takes ``key``.
+    ``reset`` takes ``key``. ``feed`` reads the audit log for forwarding.
     """
 
     mark: str
@@ -105,6 +125,7 @@ class Dialect:
     finish: Mapping[AttemptOutcome, str]
     count: str
     reset: str
+    feed: Feed
 
 
 class Row(Protocol):
@@ -314,6 +335,22 @@ class Rows:
         """Return the records of ``table`` that ``where`` selects."""
         return [table.decode(row) for row in self._select(table, where, parameters).fetchall()]
 
+    def page(self, table: Table[R], after: object, limit: int) -> list[R]:
+        """Return up to ``limit`` records of ``table`` in order of key, those after ``after``."""
+        (key,) = table.key
+        if after is None:
+            return self.many(table, f"1 = 1 ORDER BY {key} LIMIT {{p}}", max(limit, 0))
+        return self.many(table, f"{key} > {{p}} ORDER BY {key} LIMIT {{p}}", after, max(limit, 0))
+
+    def delete(self, table: Table[R], keyed: Sequence[tuple[object, int]]) -> int:
+        """Remove each row of ``table`` whose key is given with its stored version."""
+        if not keyed:
+            return 0
+        (key,) = table.key
+        pairs = ", ".join([f"({self.dialect.mark}, {self.dialect.mark})"] * len(keyed))
+        sql = f"DELETE FROM {table.name} WHERE ({key}, version) IN (VALUES {pairs})"  # noqa: S608
+        return self.tx.run(sql, [value for pair in keyed for value in pair]).rowcount
+
 
 class SQLUnitOfWork(TransactionalUnit):
     """A unit of work on an SQL store: its fourteen repositories over one transaction."""
@@ -327,11 +364,13 @@ class SQLUnitOfWork(TransactionalUnit):
         self.users: ports.Users = _Users(rows)
         self.credentials: ports.Credentials = _Credentials(rows)
         self.sign_in_failures: ports.SignInFailures = _SignInFailures(rows)
+        self.client_failures: ports.ClientFailures = _ClientFailures(rows)
         self.challenges: ports.Challenges = _Challenges(rows)
         self.code_sends: ports.CodeSends = _CodeSends(rows)
         self.link_tokens: ports.LinkTokens = _LinkTokens(rows)
         self.sessions: ports.Sessions = _Sessions(rows)
         self.audit: ports.AuditLog = _AuditLog(rows)
+        self.audit_sinks: ports.AuditSinks = _AuditSinks(rows)
         self.terms: ports.TermsAcceptances = _TermsAcceptances(rows)
         self.subscriptions: ports.Subscriptions = _Subscriptions(rows)
         self.entitlements: ports.Entitlements = _Entitlements(rows)
@@ -373,6 +412,9 @@ class _Users(_Repository):
         return self._rows.many(
             self._schema.users, "practice_id = {p} ORDER BY email, id", practice_id
         )
+
+    def list_staff(self) -> Sequence[User]:
+        return self._rows.many(self._schema.users, "practice_id IS NULL ORDER BY email, id")
 
 
 class _Credentials(_Repository):
@@ -438,6 +480,12 @@ class _Challenges(_Repository):
             purpose.value,
         )
 
+    def page(self, *, after: str | None = None, limit: int) -> Sequence[Challenge]:
+        return self._rows.page(self._schema.challenges, after, limit)
+
+    def delete(self, challenges: Sequence[Challenge]) -> int:
+        return self._rows.delete(self._schema.challenges, [(c.id, c.version) for c in challenges])
+
 
 class _CodeSends(_Repository):
     def get(self, user_id: str) -> SendLedger | None:
@@ -448,6 +496,14 @@ class _CodeSends(_Repository):
 
     def save(self, ledger: SendLedger, *, expected_version: int) -> None:
         self._rows.save(self._schema.send_ledgers, ledger, expected_version)
+
+    def page(self, *, after: str | None = None, limit: int) -> Sequence[SendLedger]:
+        return self._rows.page(self._schema.send_ledgers, after, limit)
+
+    def delete(self, ledgers: Sequence[SendLedger]) -> int:
+        return self._rows.delete(
+            self._schema.send_ledgers, [(g.user_id, g.version) for g in ledgers]
+        )
 
 
 class _LinkTokens(_Repository):
@@ -471,6 +527,14 @@ class _LinkTokens(_Repository):
             purpose.value,
         )
 
+    def page(self, *, after: bytes | None = None, limit: int) -> Sequence[LinkToken]:
+        return self._rows.page(self._schema.link_tokens, after, limit)
+
+    def delete(self, tokens: Sequence[LinkToken]) -> int:
+        return self._rows.delete(
+            self._schema.link_tokens, [(t.token_hash, t.version) for t in tokens]
+        )
+
 
 class _Sessions(_Repository):
     """Adding and listing take the user's lock, as link tokens do."""
@@ -490,6 +554,14 @@ class _Sessions(_Repository):
             self._schema.sessions, "user_id = {p} ORDER BY created_at, {seq}", user_id
         )
 
+    def page(self, *, after: bytes | None = None, limit: int) -> Sequence[Session]:
+        return self._rows.page(self._schema.sessions, after, limit)
+
+    def delete(self, sessions: Sequence[Session]) -> int:
+        return self._rows.delete(
+            self._schema.sessions, [(s.token_hash, s.version) for s in sessions]
+        )
+
 
 class _AuditLog(_Repository):
     def append(self, event: AuditEvent) -> None:
@@ -501,6 +573,9 @@ class _AuditLog(_Repository):
         subject_id: str | None = None,
         practice_id: str | None = None,
         since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> Sequence[AuditEvent]:
         clauses = ["1 = 1"]
         parameters: list[object] = []
@@ -508,12 +583,93 @@ class _AuditLog(_Repository):
             ("subject_id = {p}", subject_id),
             ("practice_id = {p}", practice_id),
             ("at >= {p}", None if since is None else self._rows.time(since, "since")),
+            ("at < {p}", None if until is None else self._rows.time(until, "until")),
+            ("(at, {seq}) > (SELECT at, {seq} FROM audit_events WHERE id = {p})", after),
         ):
             if value is not None:
                 clauses.append(clause)
                 parameters.append(value)
         where = " AND ".join(clauses) + " ORDER BY at, {seq}"
+        if limit is not None:
+            where += " LIMIT {p}"
+            parameters.append(max(limit, 0))
         return self._rows.many(self._schema.audit, where, *parameters)
+
+    def feed(self, *, after: str | None = None, limit: int) -> Sequence[tuple[str, AuditEvent]]:
+        feed = self._rows.dialect.feed
+        clauses = [feed.visible]
+        parameters: list[object] = []
+        if after is not None:
+            if not re.fullmatch(feed.pattern, after):
+                raise bad_position()
+            clauses.append(feed.after)
+            parameters.extend([after] * feed.after.count("{p}"))
+        where = self._rows.sql(" AND ".join(clauses) + f" ORDER BY {feed.order} LIMIT {{p}}")
+        parameters.append(max(limit, 0))
+        table = self._schema.audit
+        rows = self._rows.tx.run(
+            f"SELECT *, {feed.position} AS position FROM {table.name} WHERE {where}",  # noqa: S608
+            parameters,
+        ).fetchall()
+        return [(str(row["position"]), table.decode(row)) for row in rows]
+
+
+class _AuditSinks(_Repository):
+    """One row per sink: the position of the last event it took, and whether it is failing."""
+
+    def position(self, sink: str) -> str | None:
+        sql = self._rows.sql("SELECT delivered FROM audit_sinks WHERE sink = {p}")
+        row = self._rows.tx.run(sql, (sink,)).fetchone()
+        return None if row is None or row["delivered"] is None else str(row["delivered"])
+
+    def advance(self, sink: str, *, expected: str | None, position: str) -> None:
+        if expected is None:
+            sql = (
+                "INSERT INTO audit_sinks (sink, delivered, failing) VALUES ({p}, {p}, {p}) "
+                "ON CONFLICT (sink) DO UPDATE SET delivered = excluded.delivered "
+                "WHERE audit_sinks.delivered IS NULL"
+            )
+            parameters: tuple[object, ...] = (sink, position, False)
+        else:
+            sql = "UPDATE audit_sinks SET delivered = {p} WHERE sink = {p} AND delivered = {p}"
+            parameters = (position, sink, expected)
+        if self._rows.tx.run(self._rows.sql(sql), parameters).rowcount != 1:
+            raise Conflict("the sink's position moved since it was read; nothing was saved")
+
+    def set_failing(self, sink: str, *, failing: bool) -> bool:
+        if failing:
+            sql = (
+                "INSERT INTO audit_sinks (sink, delivered, failing) VALUES ({p}, NULL, {p}) "
+                "ON CONFLICT (sink) DO UPDATE SET failing = excluded.failing "
+                "WHERE audit_sinks.failing <> excluded.failing"
+            )
+            parameters: tuple[object, ...] = (sink, True)
+        else:
+            sql = "UPDATE audit_sinks SET failing = {p} WHERE sink = {p} AND failing"
+            parameters = (False, sink)
+        return self._rows.tx.run(self._rows.sql(sql), parameters).rowcount == 1
+
+
+class _ClientFailures(_Repository):
+    """A row per failure, so that simultaneous records never overwrite one another (CX-3)."""
+
+    def record(self, key: str, at: datetime) -> None:
+        sql = self._rows.sql("INSERT INTO client_failures (key, at) VALUES ({p}, {p})")
+        self._rows.tx.run(sql, (key, self._rows.time(at, "at")))
+
+    def count_since(self, key: str, since: datetime) -> int:
+        sql = self._rows.sql(
+            "SELECT count(*) AS failures FROM client_failures WHERE key = {p} AND at >= {p}"
+        )
+        row = self._rows.tx.run(sql, (key, self._rows.time(since, "since"))).fetchone()
+        return 0 if row is None else int(row["failures"])
+
+    def delete_before(self, before: datetime, *, limit: int) -> int:
+        sql = self._rows.sql(
+            "DELETE FROM client_failures WHERE {seq} IN "
+            "(SELECT {seq} FROM client_failures WHERE at < {p} LIMIT {p})"
+        )
+        return self._rows.tx.run(sql, (self._rows.time(before, "before"), max(limit, 0))).rowcount
 
 
 class _TermsAcceptances(_Repository):

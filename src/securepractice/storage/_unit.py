@@ -1,4 +1,4 @@
-"""What the adapters share of a unit of work: the `with` block and the hold on a connection."""
+"""What the adapters share of a unit of work: the `with` block, the hold on a connection, errors."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ from typing import Generic, Protocol, TypeVar
 
 from typing_extensions import Self
 
-from securepractice.errors import StorageError
+from securepractice.errors import InvalidInput, StorageError
 
-__all__ = ["ClosesOnExit", "Held", "Transaction", "TransactionalUnit"]
+__all__ = ["ClosesOnExit", "Held", "Transaction", "TransactionalUnit", "bad_position"]
 
 C = TypeVar("C")
+
+
+def bad_position() -> InvalidInput:
+    """Return the error of an audit feed position that is not one of the store's (CX-2)."""
+    return InvalidInput(
+        "after must be a position the audit feed gave", field="after", code="audit.bad_position"
+    )
 
 
 class Transaction(Protocol):

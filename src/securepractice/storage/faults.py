@@ -23,8 +23,10 @@ from securepractice.errors import StorageError
 from securepractice.storage._unit import ClosesOnExit
 from securepractice.storage.ports import (
     AuditLog,
+    AuditSinks,
     Cards,
     Challenges,
+    ClientFailures,
     CodeSends,
     Credentials,
     Entitlements,
@@ -96,6 +98,10 @@ class FaultyUnitOfWork:
         self.link_tokens = cast("LinkTokens", _Repository(inner.link_tokens, plan, "link_tokens"))
         self.sessions = cast("Sessions", _Repository(inner.sessions, plan, "sessions"))
         self.audit = cast("AuditLog", _Repository(inner.audit, plan, "audit"))
+        self.audit_sinks = cast("AuditSinks", _Repository(inner.audit_sinks, plan, "audit_sinks"))
+        self.client_failures = cast(
+            "ClientFailures", _Repository(inner.client_failures, plan, "client_failures")
+        )
         self.terms = cast("TermsAcceptances", _Repository(inner.terms, plan, "terms"))
         self.subscriptions = cast(
             "Subscriptions", _Repository(inner.subscriptions, plan, "subscriptions")

@@ -12,6 +12,7 @@ either.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
@@ -44,7 +45,7 @@ from securepractice.records import (
 )
 from securepractice.storage import ports
 from securepractice.storage._secret import fingerprint_to_store
-from securepractice.storage._unit import ClosesOnExit, TransactionalUnit
+from securepractice.storage._unit import ClosesOnExit, TransactionalUnit, bad_position
 
 __all__ = ["MemoryStorage", "MemoryUnitOfWork"]
 
@@ -66,7 +67,12 @@ _TABLES = (
     "purchases",
     "payments",
     "invoices",
+    "client_failures",
+    "audit_sinks",
 )
+
+#: A position in the audit feed: how many committed events come before and at it.
+_POSITION = re.compile(r"[0-9]{1,19}")
 
 
 def _utc(value: object, field: str) -> object:
@@ -214,6 +220,11 @@ class _Transaction:
         self.active()
         return [*self.state.audit, *self.appended]
 
+    def committed_events(self) -> list[AuditEvent]:
+        """Return the events of units that committed, in commit order: units take turns."""
+        self.active()
+        return list(self.state.audit)
+
     def append_event(self, event: AuditEvent) -> None:
         if any(e.id == event.id for e in self.audit_events()):
             raise AlreadyExists("an audit event with this id exists", code="audit.exists")
@@ -229,11 +240,13 @@ class MemoryUnitOfWork(TransactionalUnit):
         self.users: ports.Users = _Users(transaction)
         self.credentials: ports.Credentials = _Credentials(transaction)
         self.sign_in_failures: ports.SignInFailures = _SignInFailures(transaction)
+        self.client_failures: ports.ClientFailures = _ClientFailures(transaction)
         self.challenges: ports.Challenges = _Challenges(transaction)
         self.code_sends: ports.CodeSends = _CodeSends(transaction)
         self.link_tokens: ports.LinkTokens = _LinkTokens(transaction)
         self.sessions: ports.Sessions = _Sessions(transaction)
         self.audit: ports.AuditLog = _AuditLog(transaction)
+        self.audit_sinks: ports.AuditSinks = _AuditSinks(transaction)
         self.terms: ports.TermsAcceptances = _TermsAcceptances(transaction)
         self.subscriptions: ports.Subscriptions = _Subscriptions(transaction)
         self.entitlements: ports.Entitlements = _Entitlements(transaction)
@@ -275,6 +288,22 @@ class _Repository:
     ) -> list[Any]:
         found = [row for row in self._tx.read(table).values() if where(row)]
         return found if order is None else sorted(found, key=order)
+
+    def _page(self, table: str, after: Any, limit: int) -> list[Any]:  # noqa: ANN401 - any key
+        """Return up to ``limit`` records of ``table`` in order of key, those after ``after``."""
+        rows: dict[Any, Any] = self._tx.read(table)
+        keys = sorted(key for key in rows if after is None or key > after)
+        return [rows[key] for key in keys[: max(limit, 0)]]
+
+    def _delete(self, table: str, keyed: Sequence[tuple[Hashable, int]]) -> int:
+        """Remove each record of ``table`` whose key is given with its stored version."""
+        rows = self._tx.read(table)
+        gone = [key for key, version in keyed if key in rows and rows[key].version == version]
+        if gone:
+            written = self._tx.write(table)
+            for key in gone:
+                del written[key]
+        return len(gone)
 
 
 class _Practices(_Repository):
@@ -322,6 +351,9 @@ class _Users(_Repository):
         return self._select(
             "users", lambda u: u.practice_id == practice_id, lambda u: (u.email, u.id)
         )
+
+    def list_staff(self) -> Sequence[User]:
+        return self._select("users", lambda u: u.practice_id is None, lambda u: (u.email, u.id))
 
 
 class _Credentials(_Repository):
@@ -402,6 +434,12 @@ class _Challenges(_Repository):
         found = self._select("challenges", lambda c: c.user_id == user_id and c.purpose is purpose)
         return found[-1] if found else None
 
+    def page(self, *, after: str | None = None, limit: int) -> Sequence[Challenge]:
+        return self._page("challenges", after, limit)
+
+    def delete(self, challenges: Sequence[Challenge]) -> int:
+        return self._delete("challenges", [(c.id, c.version) for c in challenges])
+
 
 class _CodeSends(_Repository):
     def get(self, user_id: str) -> SendLedger | None:
@@ -414,6 +452,12 @@ class _CodeSends(_Repository):
 
     def save(self, ledger: SendLedger, *, expected_version: int) -> None:
         self._save("send_ledgers", ledger.user_id, ledger, expected_version, "send_ledger")
+
+    def page(self, *, after: str | None = None, limit: int) -> Sequence[SendLedger]:
+        return self._page("send_ledgers", after, limit)
+
+    def delete(self, ledgers: Sequence[SendLedger]) -> int:
+        return self._delete("send_ledgers", [(g.user_id, g.version) for g in ledgers])
 
 
 class _LinkTokens(_Repository):
@@ -442,6 +486,12 @@ class _LinkTokens(_Repository):
             lambda t: t.created_at,
         )
 
+    def page(self, *, after: bytes | None = None, limit: int) -> Sequence[LinkToken]:
+        return self._page("link_tokens", after, limit)
+
+    def delete(self, tokens: Sequence[LinkToken]) -> int:
+        return self._delete("link_tokens", [(t.token_hash, t.version) for t in tokens])
+
 
 class _Sessions(_Repository):
     def add(self, session: Session) -> None:
@@ -458,6 +508,12 @@ class _Sessions(_Repository):
     def list_for_user(self, user_id: str) -> Sequence[Session]:
         return self._select("sessions", lambda s: s.user_id == user_id, lambda s: s.created_at)
 
+    def page(self, *, after: bytes | None = None, limit: int) -> Sequence[Session]:
+        return self._page("sessions", after, limit)
+
+    def delete(self, sessions: Sequence[Session]) -> int:
+        return self._delete("sessions", [(s.token_hash, s.version) for s in sessions])
+
 
 class _AuditLog(_Repository):
     def append(self, event: AuditEvent) -> None:
@@ -469,18 +525,97 @@ class _AuditLog(_Repository):
         subject_id: str | None = None,
         practice_id: str | None = None,
         since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> Sequence[AuditEvent]:
-        after = None if since is None else require_utc(since, field="since")
-        return sorted(
-            (
-                e
-                for e in self._tx.audit_events()
-                if (subject_id is None or e.subject_id == subject_id)
-                and (practice_id is None or e.practice_id == practice_id)
-                and (after is None or e.at >= after)
-            ),
-            key=lambda e: e.at,
-        )
+        start = None if since is None else require_utc(since, field="since")
+        end = None if until is None else require_utc(until, field="until")
+        # In time order, and in the order appended within one instant (SQL's "at, seq").
+        ordered = sorted(((e.at, index), e) for index, e in enumerate(self._tx.audit_events()))
+        if after is not None:
+            marks = [place for place, e in ordered if e.id == after]
+            if not marks:
+                return []
+            ordered = [(place, e) for place, e in ordered if place > marks[0]]
+        found = [
+            e
+            for _place, e in ordered
+            if (subject_id is None or e.subject_id == subject_id)
+            and (practice_id is None or e.practice_id == practice_id)
+            and (start is None or e.at >= start)
+            and (end is None or e.at < end)
+        ]
+        return found if limit is None else found[: max(limit, 0)]
+
+    def feed(self, *, after: str | None = None, limit: int) -> Sequence[tuple[str, AuditEvent]]:
+        if after is not None and not _POSITION.fullmatch(after):
+            raise bad_position()
+        start = 0 if after is None else int(after)
+        events = self._tx.committed_events()[start : start + max(limit, 0)]
+        return [(str(start + n), event) for n, event in enumerate(events, start=1)]
+
+
+class _AuditSinks(_Repository):
+    """Each sink's row: its position (None before its first event) and whether it is failing."""
+
+    def _row(self, sink: str) -> tuple[str | None, bool]:
+        row: tuple[str | None, bool] = self._tx.read("audit_sinks").get(sink, (None, False))
+        return row
+
+    def position(self, sink: str) -> str | None:
+        return self._row(sink)[0]
+
+    def advance(self, sink: str, *, expected: str | None, position: str) -> None:
+        stored, failing = self._row(sink)
+        if stored != expected:
+            raise Conflict("the sink's position moved since it was read; nothing was saved")
+        self._tx.write("audit_sinks")[sink] = (position, failing)
+
+    def set_failing(self, sink: str, *, failing: bool) -> bool:
+        stored, was = self._row(sink)
+        if was == failing:
+            return False
+        self._tx.write("audit_sinks")[sink] = (stored, failing)
+        return True
+
+
+class _ClientFailures(_Repository):
+    """Each key's failure times; every record adds one, so none is lost."""
+
+    def record(self, key: str, at: datetime) -> None:
+        moment = require_utc(at, field="at")
+        rows = self._tx.write("client_failures")
+        rows[key] = (*rows.get(key, ()), moment)
+
+    def count_since(self, key: str, since: datetime) -> int:
+        start = require_utc(since, field="since")
+        times: tuple[datetime, ...] = self._tx.read("client_failures").get(key, ())
+        return sum(1 for at in times if at >= start)
+
+    def delete_before(self, before: datetime, *, limit: int) -> int:
+        end = require_utc(before, field="before")
+        left = max(limit, 0)
+        rows = self._tx.read("client_failures")
+        changed: dict[Hashable, tuple[datetime, ...]] = {}
+        for key, times in rows.items():
+            if not left:
+                break
+            old = [at for at in times if at < end][:left]
+            if old:
+                remaining = list(times)
+                for at in old:
+                    remaining.remove(at)
+                changed[key] = tuple(remaining)
+                left -= len(old)
+        if changed:
+            written = self._tx.write("client_failures")
+            for key, kept in changed.items():
+                if kept:
+                    written[key] = kept
+                else:
+                    del written[key]
+        return max(limit, 0) - left
 
 
 class _TermsAcceptances(_Repository):

@@ -316,6 +316,29 @@ def _v6_link_keys(strict: bool) -> list[str]:
     ]
 
 
+def _v7_housekeeping(strict: bool) -> list[str]:
+    """Audit export by time, forwarding positions, and client failures (OP-3, CX-2, CX-3).
+
+    An index on the audit log's time serves exports by time range (OP-3).
+    ``audit_sinks`` holds, per forwarder's sink name, the position of the
+    last event it took and whether it is in an outage (CX-2).
+    ``client_failures`` holds a row per failed sign-in of a client, under an
+    opaque key, for the sign-in throttle (CX-3); housekeeping removes the
+    old ones (OP-2). Nothing existing changes.
+    """
+    mode = " STRICT" if strict else ""
+    return [
+        "CREATE INDEX audit_events_by_time ON audit_events(at)",
+        (
+            "CREATE TABLE audit_sinks (sink TEXT PRIMARY KEY, delivered TEXT, "
+            f"failing INTEGER NOT NULL DEFAULT 0){mode}"
+        ),
+        f"CREATE TABLE client_failures (key TEXT NOT NULL, at TEXT NOT NULL){mode}",
+        "CREATE INDEX client_failures_by_key ON client_failures(key, at)",
+        "CREATE INDEX client_failures_by_time ON client_failures(at)",
+    ]
+
+
 #: The steps, in order; step ``n`` (from 1) takes a database from version n-1 to n.
 MIGRATIONS: tuple[Callable[[bool], Sequence[str]], ...] = (
     _v1_accounts,
@@ -324,6 +347,7 @@ MIGRATIONS: tuple[Callable[[bool], Sequence[str]], ...] = (
     _v4_attempts_and_secret,
     _v5_counter_keys,
     _v6_link_keys,
+    _v7_housekeeping,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -15,6 +15,12 @@ concurrency on any engine, without assuming units run one at a time. The one
 other primitive is the atomic sign-in counter (`SignInFailures.start` before
 argon2 runs, `finish` after, LK-4).
 
+Housekeeping (OP-2) goes through the records with a life cycle a page at a
+time (``page``, in order of key) and asks the core which are past use; the
+store then removes those (``delete``), each only if its version is still
+the one read, so a record that changed meanwhile stays for the next run.
+No expiry test is in the store.
+
 Writing an adapter needs no inheritance: a class with these methods is one,
 and ``securepractice.testing`` holds the contract suite that proves it.
 Errors are the library's own: `~securepractice.errors.AlreadyExists` for a
@@ -57,8 +63,10 @@ from securepractice.records import (
 __all__ = [
     "AccountRecords",
     "AuditLog",
+    "AuditSinks",
     "Cards",
     "Challenges",
+    "ClientFailures",
     "CodeSends",
     "Credentials",
     "Entitlements",
@@ -131,6 +139,10 @@ class Users(Protocol):
 
     def list_for_practice(self, practice_id: str) -> Sequence[User]:
         """Return every user of the practice, ordered by email (UM-3)."""
+        ...
+
+    def list_staff(self) -> Sequence[User]:
+        """Return every user of no practice (the support staff), ordered by email (OP-1)."""
         ...
 
 
@@ -229,6 +241,14 @@ class Challenges(Protocol):
         """Return the verification of the user and ``purpose`` added last, or None."""
         ...
 
+    def page(self, *, after: str | None = None, limit: int) -> Sequence[Challenge]:
+        """Return up to ``limit`` verifications in order of id, those after id ``after`` (OP-2)."""
+        ...
+
+    def delete(self, challenges: Sequence[Challenge]) -> int:
+        """Remove each verification still at the version given; return how many went (OP-2)."""
+        ...
+
 
 class CodeSends(Protocol):
     """Each user's ledger of recent code sends, for the send limit (VF-8)."""
@@ -247,6 +267,14 @@ class CodeSends(Protocol):
         `NotFound` if there is none, `Conflict` if its version moved: two
         simultaneous sends cannot both take the last place under the limit.
         """
+        ...
+
+    def page(self, *, after: str | None = None, limit: int) -> Sequence[SendLedger]:
+        """Return up to ``limit`` ledgers in order of user id, those after ``after`` (OP-2)."""
+        ...
+
+    def delete(self, ledgers: Sequence[SendLedger]) -> int:
+        """Remove each ledger still at the version given; return how many went (OP-2)."""
         ...
 
 
@@ -280,6 +308,14 @@ class LinkTokens(Protocol):
         """Return every token of the user for ``purpose``, oldest first."""
         ...
 
+    def page(self, *, after: bytes | None = None, limit: int) -> Sequence[LinkToken]:
+        """Return up to ``limit`` tokens in order of hash, those after hash ``after`` (OP-2)."""
+        ...
+
+    def delete(self, tokens: Sequence[LinkToken]) -> int:
+        """Remove each token still at the version given; return how many went (OP-2)."""
+        ...
+
 
 class Sessions(Protocol):
     """Signed-in sessions, kept by the hash of their token (LK-6, LK-7)."""
@@ -303,9 +339,21 @@ class Sessions(Protocol):
         """Return every session of the user, oldest first."""
         ...
 
+    def page(self, *, after: bytes | None = None, limit: int) -> Sequence[Session]:
+        """Return up to ``limit`` sessions in order of token hash, those after ``after`` (OP-2)."""
+        ...
+
+    def delete(self, sessions: Sequence[Session]) -> int:
+        """Remove each session still at the version given; return how many went (OP-2)."""
+        ...
+
 
 class AuditLog(Protocol):
-    """Security events, append-only: there is no way to change or remove one (AU-1)."""
+    """Security events, append-only: there is no way to change or remove one (AU-1).
+
+    Two reads: `events`, by time, for people and exports (OP-3); and `feed`,
+    in the order events were committed, for forwarding them (CX-2).
+    """
 
     def append(self, event: AuditEvent) -> None:
         """Record an event; `AlreadyExists` (``audit.exists``) if its id is taken."""
@@ -317,8 +365,78 @@ class AuditLog(Protocol):
         subject_id: str | None = None,
         practice_id: str | None = None,
         since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> Sequence[AuditEvent]:
-        """Return the events matching every filter given, oldest first."""
+        """Return the events matching every filter given, oldest first.
+
+        ``since`` is inclusive and ``until`` exclusive, so that ranges that
+        meet do not overlap. Events of one instant come in the order they
+        were appended. For pages: ``after`` is the id of the last event of
+        the page before (the events after it in this order come), and
+        ``limit`` the most to return; an ``after`` that names no event gives
+        none.
+        """
+        ...
+
+    def feed(self, *, after: str | None = None, limit: int) -> Sequence[tuple[str, AuditEvent]]:
+        """Return up to ``limit`` committed events after position ``after``, in a fixed order.
+
+        Each event comes with its position, an opaque text; None starts at
+        the first event. An event that commits later always comes after
+        every position returned before it, so a reader that resumes from the
+        last position it was given misses none (CX-2). The order is commit
+        order where writers take turns (SQLite, memory), and the order of
+        the units' transaction ids on PostgreSQL, which reads only what no
+        running unit can still precede. `InvalidInput` (``audit.bad_position``)
+        for a position that is not one of the store's.
+        """
+        ...
+
+
+class AuditSinks(Protocol):
+    """Where each forwarder of the audit log stands, by its sink's name (CX-2).
+
+    A sink's position is the `AuditLog.feed` position of the last event it
+    has taken, and ``failing`` whether it is in an outage; a sink never seen
+    has no position and is not failing.
+    """
+
+    def position(self, sink: str) -> str | None:
+        """Return the position of the last event the sink took, or None."""
+        ...
+
+    def advance(self, sink: str, *, expected: str | None, position: str) -> None:
+        """Move the sink to ``position`` if it is still at ``expected``; `Conflict` otherwise."""
+        ...
+
+    def set_failing(self, sink: str, *, failing: bool) -> bool:
+        """Record whether the sink is in an outage; return whether that changed, atomically.
+
+        Of simultaneous calls with one value, exactly one returns True: the
+        one forwarder that audits the change.
+        """
+        ...
+
+
+class ClientFailures(Protocol):
+    """Failed sign-ins by client, for the sign-in throttle (CX-3).
+
+    A key is opaque to the store (a keyed hash of a client's address). Each
+    failure is its own row, so simultaneous records are all counted.
+    """
+
+    def record(self, key: str, at: datetime) -> None:
+        """Count one failure of ``key`` at ``at``."""
+        ...
+
+    def count_since(self, key: str, since: datetime) -> int:
+        """Return how many failures of ``key`` are at or after ``since``."""
+        ...
+
+    def delete_before(self, before: datetime, *, limit: int) -> int:
+        """Remove up to ``limit`` failures of any key before ``before``; return how many (OP-2)."""
         ...
 
 
@@ -422,12 +540,13 @@ class SecureMailBilling(Protocol):
 
 
 class AccountRecords(Protocol):
-    """What the account flows keep: who a user is and how they sign in (ID, PW, LK, RG)."""
+    """What the account flows keep: who a user is and how they sign in (ID, PW, LK, RG, CX-3)."""
 
     practices: Practices
     users: Users
     credentials: Credentials
     sign_in_failures: SignInFailures
+    client_failures: ClientFailures
     sessions: Sessions
     terms: TermsAcceptances
 
@@ -453,13 +572,15 @@ class UnitOfWork(AccountRecords, VerificationRecords, ProductRecords, Protocol):
     """One atomic step of a flow, and the way to every repository (ST-2).
 
     The repositories come in three groups, by the flows that use them, and
-    the audit log that every flow writes to. Use the unit as a context
+    the audit log that every flow writes to, with the positions of its
+    forwarders (``audit_sinks``, CX-2). Use the unit as a context
     manager: it commits when the block ends normally and rolls back
     everything when it raises. Repositories work only inside the block; a
     unit is used once, and units do not nest.
     """
 
     audit: AuditLog
+    audit_sinks: AuditSinks
 
     def __enter__(self) -> Self:
         """Begin the unit; `StorageError` if the store cannot."""

@@ -32,6 +32,14 @@ what it read, and the database checks it:
   add" runs as if alone: of two re-invitations at once, the second sees
   and supersedes the first one's link (RG-4).
 
+- The audit log is read for forwarding (CX-2) in the order of its units'
+  transaction ids, ``(tx, seq)``, and only below the oldest transaction
+  still running (``pg_snapshot_xmin``). ``seq`` alone would not do: a unit
+  takes its ``seq`` when it appends and may commit after a unit that took a
+  later one, so a reader that moved past the later one would never see it.
+  A unit's id is given before it writes, and every unit below the oldest
+  still running has ended, so nothing can appear behind a position read.
+
 Every write that a constraint may refuse (an add, a save) runs under a
 savepoint, sent with the statement in one round trip (pipeline mode), so a
 refused write (a duplicate key, a missing reference) leaves the unit usable,
@@ -73,6 +81,7 @@ from securepractice.storage._codec import strip_optional
 from securepractice.storage._secret import fingerprint_to_store
 from securepractice.storage._sql import (
     Dialect,
+    Feed,
     Parameters,
     Schema,
     SQLUnitOfWork,
@@ -257,6 +266,13 @@ _POSTGRES = Dialect(
     finish=finishes(_FINISH, "f.failures"),
     count="SELECT failures FROM sign_in_failures WHERE key = %(key)s",
     reset="UPDATE sign_in_failures SET failures = 0 WHERE key = %(key)s",
+    feed=Feed(
+        position="tx::text || ':' || seq::text",
+        visible="tx < pg_snapshot_xmin(pg_current_snapshot())",
+        after="(tx, seq) > (split_part({p}, ':', 1)::xid8, split_part({p}, ':', 2)::bigint)",
+        order="tx, seq",
+        pattern="[0-9]{1,20}:[0-9]{1,18}",
+    ),
 )
 
 

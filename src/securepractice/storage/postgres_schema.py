@@ -160,8 +160,30 @@ _V2 = (
 #: make the same writes; the link loses its reference to ``users``.
 _V3 = ("ALTER TABLE link_tokens DROP CONSTRAINT link_tokens_user_id_fkey",)
 
+#: Audit forwarding, exports, and client failures (CX-2, OP-3, CX-3). Each audit event keeps
+#: the id of the transaction that wrote it (``tx``, given when the transaction first writes),
+#: so that forwarders read the log in ``(tx, seq)`` order below the oldest transaction still
+#: running, and never pass an event still to commit; events already stored take this step's
+#: id, in their ``seq`` order. ``audit_sinks`` holds each forwarder's position and whether its
+#: sink is in an outage; ``client_failures`` a row per failed sign-in of a client, for the
+#: sign-in throttle, which housekeeping removes once old (OP-2).
+_V4 = (
+    "ALTER TABLE audit_events ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id()",
+    "CREATE INDEX audit_events_by_commit ON audit_events (tx, seq)",
+    (
+        f"CREATE TABLE audit_sinks (sink {_TEXT} PRIMARY KEY, delivered text, "
+        "failing boolean NOT NULL DEFAULT false)"
+    ),
+    (
+        f"CREATE TABLE client_failures ({_SEQ} PRIMARY KEY, key {_TEXT} NOT NULL, "
+        "at timestamptz NOT NULL)"
+    ),
+    "CREATE INDEX client_failures_by_key ON client_failures (key, at)",
+    "CREATE INDEX client_failures_by_time ON client_failures (at)",
+)
+
 #: The steps, in order; step ``n`` (from 1) takes a database from version n-1 to n.
-MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2, _V3, _V4)
 LATEST_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = (

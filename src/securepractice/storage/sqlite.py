@@ -9,7 +9,9 @@ the change was computed from. Starting or finishing a sign-in attempt is one
 ``INSERT ... ON CONFLICT ... DO UPDATE ... RETURNING`` on the one counter
 row of its key (a user's id or an email's key, migration 5), which holds the
 recorded failures and, as a JSON array, the start times of the attempts in
-flight (migration 4). No rule of the portal
+flight (migration 4). Writers take turns on the database's write lock, so
+the audit log's ``seq`` order is its commit order, the order its forwarders
+read it in (CX-2, migration 7). No rule of the portal
 is in SQL: the core decides, the store remembers. The journal is WAL, and
 ``synchronous=FULL`` by default: a committed unit survives a power cut.
 The repositories are `securepractice.storage._sql`'s, shared with the
@@ -38,6 +40,7 @@ from securepractice.storage._codec import TEXT_COLUMNS
 from securepractice.storage._secret import fingerprint_to_store
 from securepractice.storage._sql import (
     Dialect,
+    Feed,
     Parameters,
     Schema,
     SQLUnitOfWork,
@@ -118,6 +121,14 @@ _SQLITE = Dialect(
     finish=finishes(_FINISH, "count"),
     count="SELECT count AS failures FROM sign_in_failures WHERE key = :key",
     reset="UPDATE sign_in_failures SET count = 0 WHERE key = :key",
+    # Writers take turns (BEGIN IMMEDIATE), so the audit log's seq order is its commit order.
+    feed=Feed(
+        position="CAST(seq AS TEXT)",
+        visible="1 = 1",
+        after="seq > CAST({p} AS INTEGER)",
+        order="seq",
+        pattern="[0-9]{1,18}",
+    ),
 )
 
 

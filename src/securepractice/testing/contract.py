@@ -18,7 +18,10 @@ over the version read (`~securepractice.errors.Conflict` when it moved,
 work that commit everything or nothing (ST-2), 50 threads racing for one
 link or one code (RS-5, VF-7), the send limit (VF-8), the exact sign-in
 counter with its attempts in flight, on any key (LK-4, LK-8, DP-5, IN-4), the portal secret's
-fingerprint (DP-2), and a failure injected at every operation. Rules are the
+fingerprint (DP-2), a failure injected at every operation, housekeeping's pages and
+removals (OP-2), the audit log's pages (OP-3), its feed and its forwarders'
+positions, with writers and a forwarder at once (CX-2), and the client-failure
+counter (CX-3). Rules are the
 core's: where a test needs a decision it asks the core, as a service does,
 and proves that the store keeps exactly what the core returned.
 
@@ -49,6 +52,7 @@ from securepractice.errors import (
     SettingsError,
     StorageError,
 )
+from securepractice.forwarding import AuditForwarder
 from securepractice.keys import fingerprint
 from securepractice.policy.identity import normalize_email
 from securepractice.policy.sessions import revoke_all
@@ -222,6 +226,110 @@ _KINDS = {
         missing={"id": "sm404"},
     ),
 }
+
+
+def _event(number: int, at: datetime, **fields: Any) -> AuditEvent:  # noqa: ANN401
+    """Make the audit event ``e<number>`` at ``at``."""
+    return AuditEvent(id=f"e{number:04d}", at=at, action="sign_in", outcome="ok", **fields)
+
+
+@attrs.frozen
+class _Pruned:
+    """How the housekeeping tests reach one kind of record: make the n-th, add, get, reach."""
+
+    make: Callable[[int, datetime], Any]
+    add: Callable[[UnitOfWork, Any], None]
+    get: Callable[[UnitOfWork, Any], Any]
+    repository: Callable[[UnitOfWork], Any]
+    key: Callable[[Any], Any]
+    change: dict[str, object]
+
+
+def _users(storage: Storage, count: int, now: datetime) -> None:
+    """Store ``count`` more users of practice ``p1``, ``v0000`` up."""
+    with storage.unit_of_work() as uow:
+        for n in range(count):
+            uow.users.add(User(id=f"v{n:04d}", practice_id="p1", email=f"v{n}@example.com",
+                               created_at=now))  # fmt: skip
+
+
+_PRUNED = {
+    "session": _Pruned(
+        make=lambda n, now: Session(
+            token_hash=n.to_bytes(2, "big") * 16, user_id="u1", created_at=now, last_active_at=now
+        ),
+        add=lambda uow, r: uow.sessions.add(r),
+        get=lambda uow, r: uow.sessions.get(r.token_hash),
+        repository=lambda uow: uow.sessions,
+        key=lambda r: r.token_hash,
+        change={"revoked": True},
+    ),
+    "link_token": _Pruned(
+        make=lambda n, now: LinkToken(
+            id=f"l{n:04d}",
+            token_hash=n.to_bytes(2, "big") * 16,
+            user_id="u1",
+            purpose=TokenPurpose.INVITATION,
+            created_at=now,
+            expires_at=now + timedelta(days=1),
+        ),
+        add=lambda uow, r: uow.link_tokens.add(r),
+        get=lambda uow, r: uow.link_tokens.get(r.token_hash),
+        repository=lambda uow: uow.link_tokens,
+        key=lambda r: r.token_hash,
+        change={"superseded": True},
+    ),
+    "challenge": _Pruned(
+        make=lambda n, now: Challenge(
+            id=f"c{n:04d}",
+            user_id="u1",
+            purpose=Purpose.NEW_PHONE,
+            method=DeliveryMethod.SMS,
+            destination="+12025550143",
+            code_hash=None,
+            issued_at=now,
+            expires_at=now + timedelta(minutes=10),
+        ),
+        add=lambda uow, r: uow.challenges.add(r),
+        get=lambda uow, r: uow.challenges.get(r.id),
+        repository=lambda uow: uow.challenges,
+        key=lambda r: r.id,
+        change={"state": ChallengeState.VOID},
+    ),
+    "send_ledger": _Pruned(
+        make=lambda n, now: SendLedger(user_id=f"v{n:04d}", sends=(now,)),
+        add=lambda uow, r: uow.code_sends.add(r),
+        get=lambda uow, r: uow.code_sends.get(r.user_id),
+        repository=lambda uow: uow.code_sends,
+        key=lambda r: r.user_id,
+        change={"wrong_codes": 3},
+    ),
+}
+
+
+class _Collected:
+    """A sink that keeps what it is given, and can fail on the next deliveries."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+        self.failures = 0
+
+    def deliver(self, events: Any) -> None:  # noqa: ANN401 - a sequence of events
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError("the collector is down")
+        self.events.extend(events)
+
+
+def _save_any(uow: UnitOfWork, record: Any, expected_version: int) -> None:  # noqa: ANN401
+    """Save a session, link token, challenge or send ledger over ``expected_version``."""
+    repository = {
+        Session: uow.sessions,
+        LinkToken: uow.link_tokens,
+        Challenge: uow.challenges,
+        SendLedger: uow.code_sends,
+    }[type(record)]
+    repository.save(record, expected_version=expected_version)  # type: ignore[attr-defined]
 
 
 def _run_together(count: int, work: Callable[[], object]) -> list[object]:
@@ -687,6 +795,22 @@ class StorageContract:
             assert list(uow.users.list_for_practice("p1")) == [user, other_user]
             assert list(uow.users.list_for_practice("p404")) == []
             assert uow.users.get("s1") == support
+
+    def test_support_staff_are_listed_by_email_without_practice_users(
+        self, storage: Storage, user: User, other_user: User, now: datetime
+    ) -> None:
+        """OP-1: the staff list holds every user without a practice, by email, and no one else."""
+        staff = [
+            User(id="s2", practice_id=None, email="zoe@support.example", created_at=now),
+            User(id="s1", practice_id=None, email="aaron@support.example", created_at=now),
+        ]
+        with storage.unit_of_work() as uow:
+            for member in staff:
+                uow.users.add(member)
+        with storage.unit_of_work() as uow:
+            listed = list(uow.users.list_staff())
+        assert [u.id for u in listed] == ["s1", "s2"]
+        assert {user.id, other_user.id}.isdisjoint(u.id for u in listed)
 
     # --- credentials and failures ------------------------------------------------------------
 
@@ -1280,7 +1404,7 @@ class StorageContract:
         """AU-1: the audit port and every adapter's audit log offer only append and read."""
         with storage.unit_of_work() as uow:
             public = {name for name in dir(uow.audit) if not name.startswith("_")}
-        assert public == {"append", "events"}
+        assert public == {"append", "events", "feed"}
 
     # --- terms, subscriptions, entitlements, cards -------------------------------------------
 
@@ -1643,6 +1767,288 @@ class StorageContract:
             ledger = uow.code_sends.get(user.id)
         assert ledger is not None
         assert ledger.sends == (now,) * RULES.send_limit
+
+    # --- housekeeping (OP-2) -----------------------------------------------------------------
+
+    @pytest.mark.usefixtures("user")
+    @pytest.mark.parametrize("kind", sorted(_PRUNED))
+    def test_op_2_pages_go_through_every_record_in_order_of_key(
+        self, storage: Storage, now: datetime, kind: str
+    ) -> None:
+        """OP-2: pages of 2 give each record once, in key order, whatever order they came in."""
+        reach = _PRUNED[kind]
+        _users(storage, 5, now)
+        records = [reach.make(n, now) for n in (3, 0, 4, 1, 2)]
+        with storage.unit_of_work() as uow:
+            for record in records:
+                reach.add(uow, record)
+        seen: list[Any] = []
+        after = None
+        with storage.unit_of_work() as uow:
+            assert list(reach.repository(uow).page(limit=0)) == []
+            while True:
+                page = list(reach.repository(uow).page(after=after, limit=2))
+                seen.extend(page)
+                if len(page) < 2:
+                    break
+                after = reach.key(page[-1])
+        assert seen == sorted(records, key=reach.key)
+        assert [reach.key(r) for r in seen] == sorted(reach.key(r) for r in records)
+
+    @pytest.mark.usefixtures("user")
+    @pytest.mark.parametrize("kind", sorted(_PRUNED))
+    def test_op_2_delete_removes_only_records_still_at_the_version_given(
+        self, storage: Storage, now: datetime, kind: str
+    ) -> None:
+        """OP-2: a record saved since it was read is kept; a missing one counts nothing."""
+        reach = _PRUNED[kind]
+        _users(storage, 3, now)
+        first, second, third = (reach.make(n, now) for n in range(3))
+        with storage.unit_of_work() as uow:
+            for record in (first, second):
+                reach.add(uow, record)
+        changed = revised(second, **reach.change)
+        with storage.unit_of_work() as uow:
+            repository = reach.repository(uow)
+            _save_any(uow, changed, second.version)
+            assert repository.delete([]) == 0
+            assert repository.delete([first, second, third]) == 1
+        with storage.unit_of_work() as uow:
+            assert reach.get(uow, first) is None
+            assert reach.get(uow, second) == changed
+            assert reach.repository(uow).delete([first]) == 0
+            assert list(reach.repository(uow).page(limit=10)) == [changed]
+
+    def test_op_2_a_deletion_rolled_back_with_its_unit_leaves_the_record(
+        self, storage: Storage, user: User, now: datetime
+    ) -> None:
+        """OP-2, ST-2: housekeeping's removals commit with their unit or not at all."""
+        session = _PRUNED["session"].make(1, now)
+        with storage.unit_of_work() as uow:
+            uow.sessions.add(session)
+        with pytest.raises(RuntimeError), storage.unit_of_work() as uow:  # noqa: PT012
+            assert uow.sessions.delete([session]) == 1
+            raise RuntimeError
+        with storage.unit_of_work() as uow:
+            assert uow.sessions.get(session.token_hash) == session
+        assert user.id == session.user_id
+
+    # --- client failures (CX-3) --------------------------------------------------------------
+
+    def test_cx_3_client_failures_are_counted_per_key_since_a_time(
+        self, storage: Storage, now: datetime
+    ) -> None:
+        """CX-3: each failure counts once, under its own key, from the time asked."""
+        with storage.unit_of_work() as uow:
+            assert uow.client_failures.count_since("client:a", now) == 0
+            for minutes in (0, 10, 20, 20):
+                uow.client_failures.record("client:a", now + timedelta(minutes=minutes))
+            uow.client_failures.record("client:b", now)
+        with storage.unit_of_work() as uow:
+            failures = uow.client_failures
+            assert failures.count_since("client:a", now) == 4
+            assert failures.count_since("client:a", now + timedelta(minutes=10)) == 3
+            assert failures.count_since("client:a", now + timedelta(minutes=21)) == 0
+            assert failures.count_since("client:b", now) == 1
+            assert failures.count_since("client:c", now - timedelta(days=1)) == 0
+            with pytest.raises(InvalidInput) as naive:
+                failures.record("client:a", now.replace(tzinfo=None))
+        assert naive.value.code == "time.naive"
+
+    def test_op_2_old_client_failures_go_in_pages_and_recent_ones_stay(
+        self, storage: Storage, now: datetime
+    ) -> None:
+        """OP-2, CX-3: failures before the cut go, at most ``limit`` at a time; later ones stay."""
+        with storage.unit_of_work() as uow:
+            for n in range(5):
+                uow.client_failures.record(f"client:{n % 2}", now - timedelta(hours=2, minutes=n))
+            uow.client_failures.record("client:0", now)
+        with storage.unit_of_work() as uow:
+            assert uow.client_failures.delete_before(now - timedelta(hours=1), limit=3) == 3
+        with storage.unit_of_work() as uow:
+            assert uow.client_failures.delete_before(now - timedelta(hours=1), limit=3) == 2
+            assert uow.client_failures.delete_before(now - timedelta(hours=1), limit=3) == 0
+        with storage.unit_of_work() as uow:
+            assert uow.client_failures.count_since("client:0", now - timedelta(days=1)) == 1
+            assert uow.client_failures.count_since("client:1", now - timedelta(days=1)) == 0
+
+    def test_cx_3_simultaneous_failures_of_one_client_all_count(
+        self, storage: Storage, now: datetime
+    ) -> None:
+        """CX-3: 50 threads record a failure of one client at the same instant; 50 are counted."""
+
+        def record() -> None:
+            with storage.unit_of_work(durable=False) as uow:
+                uow.client_failures.record("client:x", now)
+
+        results = _run_together(RACERS, record)
+        assert results == [None] * RACERS
+        with storage.unit_of_work() as uow:
+            assert uow.client_failures.count_since("client:x", now) == RACERS
+
+    # --- audit pages (OP-3) ------------------------------------------------------------------
+
+    def test_op_3_audit_events_come_by_time_range_and_in_pages(
+        self, storage: Storage, now: datetime
+    ) -> None:
+        """OP-3: ``since`` inclusive, ``until`` exclusive; pages miss and repeat nothing."""
+        events = [
+            _event(n, now + timedelta(minutes=n // 2), practice_id="p1" if n % 3 else "p2")
+            for n in (5, 4, 3, 2, 1, 0)
+        ]
+        with storage.unit_of_work() as uow:
+            for event in events:
+                uow.audit.append(event)
+        in_order = sorted(events, key=lambda e: (e.at, -int(e.id[1:])))
+        with storage.unit_of_work() as uow:
+            log = uow.audit
+            assert list(log.events()) == in_order
+            assert list(log.events(since=now + timedelta(minutes=1),
+                                   until=now + timedelta(minutes=2))) == in_order[2:4]  # fmt: skip
+            assert list(log.events(until=now)) == []
+            pages: list[AuditEvent] = []
+            after = None
+            while True:
+                page = list(log.events(practice_id="p1", after=after, limit=2))
+                pages.extend(page)
+                if len(page) < 2:
+                    break
+                after = page[-1].id
+            assert pages == [e for e in in_order if e.practice_id == "p1"]
+            assert list(log.events(after="no-such-event")) == []
+            assert list(log.events(limit=0)) == []
+            with pytest.raises(InvalidInput) as naive:
+                log.events(until=now.replace(tzinfo=None))
+        assert naive.value.code == "time.naive"
+
+    # --- audit feed and forwarding (CX-2) ----------------------------------------------------
+
+    def test_cx_2_the_feed_gives_committed_events_in_order_from_any_position(
+        self, storage: Storage, now: datetime
+    ) -> None:
+        """CX-2: each position resumes after its event; nothing comes twice, nothing is missed."""
+        with storage.unit_of_work() as uow:
+            assert list(uow.audit.feed(limit=10)) == []
+        for unit in range(3):
+            with storage.unit_of_work() as uow:
+                for n in range(3):
+                    # Times run backwards: the feed's order is the log's, not the clock's.
+                    uow.audit.append(_event(unit * 3 + n, now - timedelta(minutes=unit * 3 + n)))
+        with storage.unit_of_work() as uow:
+            whole = list(uow.audit.feed(limit=100))
+            assert [e.id for _, e in whole] == [f"e{n:04d}" for n in range(9)]
+            assert len({position for position, _ in whole}) == 9
+            for index, (position, _event_at) in enumerate(whole):
+                assert list(uow.audit.feed(after=position, limit=100)) == whole[index + 1 :]
+            assert list(uow.audit.feed(after=whole[1][0], limit=2)) == whole[2:4]
+            assert list(uow.audit.feed(limit=0)) == []
+            for bad in ("", "x", "1; DROP TABLE audit_events", "-1", "1:2:3"):
+                with pytest.raises(InvalidInput) as refused:
+                    uow.audit.feed(after=bad, limit=1)
+                assert refused.value.code == "audit.bad_position"
+
+    def test_cx_2_a_sink_position_moves_only_from_where_it_was_read(self, storage: Storage) -> None:
+        """CX-2: advancing is compare-and-set; sinks stand apart; an outage is noted once."""
+        with storage.unit_of_work() as uow:
+            sinks = uow.audit_sinks
+            assert sinks.position("siem") is None
+            sinks.advance("siem", expected=None, position="p1")
+            with pytest.raises(Conflict):
+                sinks.advance("siem", expected=None, position="p2")
+            with pytest.raises(Conflict):
+                sinks.advance("siem", expected="p0", position="p2")
+            sinks.advance("siem", expected="p1", position="p2")
+            assert sinks.set_failing("siem", failing=False) is False
+            assert sinks.set_failing("siem", failing=True) is True
+            assert sinks.set_failing("siem", failing=True) is False
+            assert sinks.set_failing("syslog", failing=True) is True
+        with storage.unit_of_work() as uow:
+            sinks = uow.audit_sinks
+            assert (sinks.position("siem"), sinks.position("syslog")) == ("p2", None)
+            sinks.advance("syslog", expected=None, position="p9")
+            assert sinks.set_failing("siem", failing=False) is True
+            assert sinks.set_failing("siem", failing=False) is False
+            assert sinks.set_failing("syslog", failing=False) is True
+            assert sinks.position("syslog") == "p9"
+
+    def test_cx_2_of_simultaneous_outage_notes_exactly_one_changes_the_state(
+        self, storage: Storage
+    ) -> None:
+        """CX-2: 50 forwarders that see one outage at once: exactly one audits it."""
+
+        def note() -> bool:
+            with storage.unit_of_work() as uow:
+                return uow.audit_sinks.set_failing("siem", failing=True)
+
+        results = _run_together(RACERS, note)
+        assert results.count(True) == 1
+        assert results.count(False) == RACERS - 1
+
+    def test_cx_2_writers_and_a_forwarder_at_once_deliver_every_event_once_in_order(
+        self, storage: Storage, now: datetime
+    ) -> None:
+        """CX-2: 8 writers append while a forwarder runs; every event arrives once, none lost.
+
+        Each writer's events arrive in the order it committed them, and the
+        positions never let a slower unit's event fall behind.
+        """
+        sink = _Collected()
+        forwarder = AuditForwarder(storage, sink, name="siem", batch=7)
+        writers, units = 8, 15
+        done = threading.Event()
+
+        def write(writer: int) -> None:
+            for unit in range(units):
+                with storage.unit_of_work() as uow:
+                    for n in range(2):
+                        uow.audit.append(AuditEvent(id=f"w{writer}-{unit}-{n}", at=now,
+                                                    action="sign_in", outcome="ok"))  # fmt: skip
+
+        def forward() -> None:
+            while not done.is_set():
+                forwarder.forward_pending()
+
+        reader = threading.Thread(target=forward)
+        reader.start()
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        done.set()
+        reader.join()
+        forwarder.forward_pending()
+        delivered = [event.id for event in sink.events]
+        assert len(delivered) == writers * units * 2
+        assert len(set(delivered)) == len(delivered)
+        for writer in range(writers):
+            mine = [i for i in delivered if i.startswith(f"w{writer}-")]
+            assert mine == [f"w{writer}-{u}-{n}" for u in range(units) for n in range(2)]
+        assert forwarder.forward_pending() == 0
+
+    def test_cx_2_an_outage_is_audited_once_and_nothing_is_skipped(
+        self, storage: Storage, now: datetime
+    ) -> None:
+        """CX-2: three failed runs make one ``forwarding_failed``; the next run delivers all."""
+        with storage.unit_of_work() as uow:
+            for n in range(3):
+                uow.audit.append(_event(n, now))
+        sink = _Collected()
+        sink.failures = 3
+        forwarder = AuditForwarder(storage, sink, name="siem", batch=2)
+        assert [forwarder.forward_pending() for _ in range(3)] == [0, 0, 0]
+        with storage.unit_of_work() as uow:
+            failed = [e for e in uow.audit.events() if e.action.startswith("audit.forwarding")]
+        assert [(e.action, dict(e.detail)) for e in failed] == [
+            ("audit.forwarding_failed", {"sink": "siem", "error": "ConnectionRefusedError"})
+        ]
+        assert forwarder.forward_pending() == 5
+        assert [e.id for e in sink.events[:3]] == ["e0000", "e0001", "e0002"]
+        assert [e.action for e in sink.events[3:]] == [
+            "audit.forwarding_failed",
+            "audit.forwarding_resumed",
+        ]
+        assert "collector" not in str(sink.events[3])
 
     # --- injected failures (ST-2, LK-8) ------------------------------------------------------
 
