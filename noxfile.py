@@ -56,7 +56,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation; any warning, or an include left unexpanded, fails the build."""
-    session.install("-e", ".", *_group("docs"), "mypy")
+    session.install("-e", ".", *_group("docs"), *_group("recipes"), "mypy")
     session.run("mypy", "--strict", "docs/examples")
     site = Path(session.create_tmp(), "site")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(site))

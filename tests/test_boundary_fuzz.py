@@ -367,6 +367,22 @@ ENTRY_POINTS: dict[str, Callable[[Lab, str], object]] = {
     "clear_code_guesses.user_id": lambda lab, t: lab.practice.clear_code_guesses(
         lab.support, user_id=t
     ),
+    "create_support_staff.email": lambda lab, t: lab.practice.create_support_staff(
+        lab.support, email=t
+    ),
+    "create_support_staff.first_name": lambda lab, t: lab.practice.create_support_staff(
+        lab.support, email="new.staff@support.example", first_name=t
+    ),
+    "list_support_staff.token": lambda lab, t: lab.practice.list_support_staff(t),
+    "deactivate_support_staff.user_id": lambda lab, t: lab.practice.deactivate_support_staff(
+        lab.support, user_id=t
+    ),
+    "put_card_on_file_for.user_id": lambda lab, t: lab.practice.put_card_on_file_for(
+        lab.support, user_id=t, processor_token="tok_visa", last_four="4242"
+    ),
+    "put_card_on_file_for.processor_token": lambda lab, t: lab.practice.put_card_on_file_for(
+        lab.support, user_id=lab.manager.id, processor_token=t, last_four="4242"
+    ),
     "dashboard_products.token": lambda lab, t: lab.practice.dashboard_products(t),
     "put_card_on_file.processor_token": lambda lab, t: lab.billing.put_card_on_file(
         lab.token, processor_token=t, last_four="4242"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import runpy
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import securepractice
 from securepractice import cli
 
 
@@ -107,3 +109,32 @@ def test_python_dash_m_runs_the_command(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(SystemExit) as caught:
         runpy.run_module("securepractice", run_name="__main__")
     assert caught.value.code == 1
+
+
+def test_version_prints_the_installed_release(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["--version"])
+    assert caught.value.code == 0
+    installed = importlib.metadata.version("securepractice")
+    assert capsys.readouterr().out == f"securepractice {installed}\n"
+
+
+def test_version_without_an_installation_is_the_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert cli.version() == securepractice.__version__
+    assert securepractice.__version__
+
+
+def test_version_through_python_dash_m() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "securepractice", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"securepractice {importlib.metadata.version('securepractice')}\n"

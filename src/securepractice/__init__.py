@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     from securepractice.accounts.signin import SignInOutcome as SignInOutcome
     from securepractice.accounts.signin import SignInReason as SignInReason
     from securepractice.accounts.signin import SignInResult as SignInResult
+    from securepractice.aio import AsyncPortal as AsyncPortal
     from securepractice.clock import Clock as Clock
     from securepractice.clock import FakeClock as FakeClock
     from securepractice.clock import SystemClock as SystemClock
+    from securepractice.context import RequestContext as RequestContext
     from securepractice.dependencies import Dependencies as Dependencies
     from securepractice.dependencies import Service as Service
     from securepractice.errors import AlreadyExists as AlreadyExists
@@ -47,6 +49,15 @@ if TYPE_CHECKING:
     from securepractice.errors import SecurePracticeError as SecurePracticeError
     from securepractice.errors import SettingsError as SettingsError
     from securepractice.errors import StorageError as StorageError
+    from securepractice.events import AccountLocked as AccountLocked
+    from securepractice.events import EventHooks as EventHooks
+    from securepractice.events import PasswordChanged as PasswordChanged
+    from securepractice.events import RoleGranted as RoleGranted
+    from securepractice.events import RoleRevoked as RoleRevoked
+    from securepractice.events import SecureMailBought as SecureMailBought
+    from securepractice.events import SecurityEvent as SecurityEvent
+    from securepractice.events import SignedIn as SignedIn
+    from securepractice.events import SignInRefused as SignInRefused
     from securepractice.messaging.console import ConsoleMessenger as ConsoleMessenger
     from securepractice.messaging.outbox import NothingSent as NothingSent
     from securepractice.messaging.outbox import Outbox as Outbox
@@ -60,6 +71,8 @@ if TYPE_CHECKING:
     from securepractice.messaging.ports import VoiceMessage as VoiceMessage
     from securepractice.messaging.smtp import SmtpEmailSender as SmtpEmailSender
     from securepractice.messaging.smtp import SmtpSecurity as SmtpSecurity
+    from securepractice.messaging.templates import EmailTemplate as EmailTemplate
+    from securepractice.messaging.templates import MessageTemplates as MessageTemplates
     from securepractice.policy.attachments import Attachment as Attachment
     from securepractice.policy.attachments import AttachmentPolicy as AttachmentPolicy
     from securepractice.policy.attachments import FileReport as FileReport
@@ -86,6 +99,7 @@ if TYPE_CHECKING:
     from securepractice.policy.securemail import format_cents as format_cents
     from securepractice.portal import Accounts as Accounts
     from securepractice.portal import Billing as Billing
+    from securepractice.portal import Operations as Operations
     from securepractice.portal import Portal as Portal
     from securepractice.portal import PracticeAdministration as PracticeAdministration
     from securepractice.practice.billing import BillingRun as BillingRun
@@ -125,7 +139,9 @@ if TYPE_CHECKING:
     from securepractice.settings import BillingRules as BillingRules
     from securepractice.settings import HashParameters as HashParameters
     from securepractice.settings import LinkRules as LinkRules
+    from securepractice.settings import Lockout as Lockout
     from securepractice.settings import PasswordRules as PasswordRules
+    from securepractice.settings import SecondFactor as SecondFactor
     from securepractice.settings import Settings as Settings
     from securepractice.settings import SignInRules as SignInRules
     from securepractice.settings import VerificationRules as VerificationRules
@@ -135,6 +151,8 @@ if TYPE_CHECKING:
     from securepractice.storage.ports import UnitOfWork as UnitOfWork
     from securepractice.storage.postgres import PostgresStorage as PostgresStorage
     from securepractice.storage.sqlite import SQLiteStorage as SQLiteStorage
+    from securepractice.throttle import SignInThrottle as SignInThrottle
+    from securepractice.throttle import StoredThrottle as StoredThrottle
     from securepractice.verification.codes import CodeIssued as CodeIssued
     from securepractice.verification.codes import VerifyOutcome as VerifyOutcome
     from securepractice.verification.codes import VerifyResult as VerifyResult
@@ -215,8 +233,22 @@ _MODULE_OF: dict[str, str] = {
     "decide": "securepractice.policy.roles",
     "SECUREMAIL": "securepractice.policy.securemail",
     "format_cents": "securepractice.policy.securemail",
+    "AsyncPortal": "securepractice.aio",
+    "RequestContext": "securepractice.context",
+    "AccountLocked": "securepractice.events",
+    "EventHooks": "securepractice.events",
+    "PasswordChanged": "securepractice.events",
+    "RoleGranted": "securepractice.events",
+    "RoleRevoked": "securepractice.events",
+    "SecureMailBought": "securepractice.events",
+    "SecurityEvent": "securepractice.events",
+    "SignInRefused": "securepractice.events",
+    "SignedIn": "securepractice.events",
+    "SignInThrottle": "securepractice.throttle",
+    "StoredThrottle": "securepractice.throttle",
     "Accounts": "securepractice.portal",
     "Billing": "securepractice.portal",
+    "Operations": "securepractice.portal",
     "Portal": "securepractice.portal",
     "PracticeAdministration": "securepractice.portal",
     "BillingRun": "securepractice.practice.billing",
@@ -255,6 +287,10 @@ _MODULE_OF: dict[str, str] = {
     "HashParameters": "securepractice.settings",
     "LinkRules": "securepractice.settings",
     "PasswordRules": "securepractice.settings",
+    "Lockout": "securepractice.settings",
+    "SecondFactor": "securepractice.settings",
+    "EmailTemplate": "securepractice.messaging.templates",
+    "MessageTemplates": "securepractice.messaging.templates",
     "Settings": "securepractice.settings",
     "SignInRules": "securepractice.settings",
     "VerificationRules": "securepractice.settings",

@@ -10,20 +10,23 @@ secret is checked against the store when the value is built (DP-2).
 from __future__ import annotations
 
 from datetime import datetime
+from types import TracebackType
 from typing import Any, Protocol
 
 import attrs
 
 from securepractice.clock import Clock, SystemClock
 from securepractice.errors import SettingsError
+from securepractice.events import EventHooks, Written, collecting
 from securepractice.keys import fingerprint
 from securepractice.messaging.ports import Messaging
 from securepractice.policy.hashing import PasswordHasher
 from securepractice.policy.password import CompromisedPasswords, PasswordPolicy
 from securepractice.settings import Settings
 from securepractice.storage.ports import Storage, UnitOfWork
+from securepractice.throttle import SignInThrottle, StoredThrottle
 
-__all__ = ["Dependencies", "Service", "check_secret"]
+__all__ = ["Dependencies", "PublishingUnit", "Service", "check_secret"]
 
 #: Why a persistent store refuses to work without the portal secret (DP-2).
 _NO_SECRET_MESSAGE = (
@@ -81,7 +84,9 @@ class Dependencies:
     ("Your Practice Portal verification code is ..."). ``compromised`` is
     the source of known-compromised passwords (PW-10, RC-3, RC-4): the NIST
     profile needs one, and when given, new passwords and the passwords of
-    sign-ins are checked against it. ``hasher`` and ``policy`` follow
+    sign-ins are checked against it. ``throttle`` counts failed sign-ins by
+    client address (CX-3): by default in the store, None for none.
+    ``events`` holds the application's hooks (OP-5). ``hasher`` and ``policy`` follow
     ``settings`` (and ``compromised``) unless given. Building one checks the
     portal secret against the store (`check_secret`, DP-2).
     """
@@ -101,6 +106,12 @@ class Dependencies:
     )
     terms_version: str = "1"
     portal_name: str = "Practice Portal"
+    throttle: SignInThrottle | None = attrs.field(
+        default=attrs.Factory(
+            lambda self: StoredThrottle.over(self.storage, self.settings), takes_self=True
+        )
+    )
+    events: EventHooks = attrs.field(factory=EventHooks, eq=False)
 
     def __attrs_post_init__(self) -> None:
         # A wrong collaborator is refused here, not later as an AttributeError mid-action.
@@ -120,13 +131,46 @@ class Dependencies:
         """Return the current time, from the clock."""
         return self.clock.now()
 
-    def unit(self, *, durable: bool = True) -> UnitOfWork:
-        """Return a new unit of work of the store: one user action.
+    def unit(self, *, durable: bool = True) -> PublishingUnit:
+        """Return a new unit of work of the store, for one ``with`` block: one user action.
 
-        ``durable=False`` for a unit whose writes mean nothing after a power
-        cut (`~securepractice.storage.ports.Storage.unit_of_work`).
+        The audit events written in it are logged and handed to the hooks
+        once it has committed (OP-5). ``durable=False`` for a unit whose
+        writes mean nothing after a power cut
+        (`~securepractice.storage.ports.Storage.unit_of_work`).
         """
-        return self.storage.unit_of_work(durable=durable)
+        return PublishingUnit(self.storage.unit_of_work(durable=durable), self.events)
+
+
+class PublishingUnit:
+    """A store's unit of work that publishes its audit events once it has committed.
+
+    ``with`` gives the store's own unit; the events the services wrote in it
+    (`securepractice.events.written`) are published only if the block ended
+    normally and the commit succeeded.
+    """
+
+    def __init__(self, unit: UnitOfWork, events: EventHooks) -> None:
+        self._unit = unit
+        self._events = events
+        self._collecting = collecting()
+        self._written: list[Written] = []
+
+    def __enter__(self) -> UnitOfWork:
+        entered = self._unit.__enter__()
+        self._written = self._collecting.__enter__()
+        return entered
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._collecting.__exit__()
+        self._unit.__exit__(exc_type, exc, tb)
+        if exc_type is None and self._written:
+            self._events.publish(self._written)
 
 
 def _kind(value: object) -> str:

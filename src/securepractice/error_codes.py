@@ -229,6 +229,11 @@ _TABLE: Final = (
         _REPORTED,
         "The attachment's content cannot be opened or read (a missing file, an I/O error).",
     ),
+    ErrorCode(
+        "audit.bad_position",
+        _INPUT,
+        "A position given to the audit feed is not one the store gave (CX-2).",
+    ),
     ErrorCode("audit.exists", _ALREADY, "An audit event with this id is stored already."),
     ErrorCode(
         "authenticator.already_active",
@@ -287,6 +292,23 @@ _TABLE: Final = (
         "The compromised-password source could not answer: the application's call to the range"
         " API failed (a new password is then refused for now; a sign-in goes on).",
     ),
+    ErrorCode(
+        "context.bad_address",
+        _INPUT,
+        "The request context's client address is not an IPv4 or IPv6 address (CX-1).",
+    ),
+    ErrorCode(
+        "context.bad_request_id",
+        _INPUT,
+        "The request context's request id is not 1 to 128 printable ASCII characters without"
+        " spaces (CX-1).",
+    ),
+    ErrorCode("context.bad_user_agent", _INPUT, "The request context's user agent is not text."),
+    ErrorCode(
+        "context.not_context",
+        _INPUT,
+        "A request block was given something other than a RequestContext (CX-1).",
+    ),
     ErrorCode("credential.exists", _ALREADY, "A credential for this user is stored already."),
     ErrorCode("credential.not_found", _NOT_FOUND, "The credential to save does not exist."),
     ErrorCode(
@@ -309,6 +331,12 @@ _TABLE: Final = (
         "flow.out_of_order",
         _STATE,
         "A step of a flow was done out of order (RG-2); nothing changed.",
+    ),
+    ErrorCode(
+        "forwarding.bad_option",
+        _INPUT,
+        "AuditForwarder or SyslogSink was given a batch, name, transport, facility, app name or"
+        " timeout it cannot work with (CX-2).",
     ),
     ErrorCode(
         "hash.corrupt",
@@ -476,6 +504,11 @@ _TABLE: Final = (
         "The action is allowed only on the actor's own account.",
     ),
     ErrorCode("permission.not_support_action", _DENIED, "Support staff cannot do this action."),
+    ErrorCode(
+        "permission.not_support_staff",
+        _DENIED,
+        "The action applies to support staff only, and the user acted on is a practice user.",
+    ),
     ErrorCode(
         "permission.not_user_manager",
         _DENIED,
@@ -736,6 +769,12 @@ _TABLE: Final = (
         " an email, a number out of range); nothing was written.",
     ),
     ErrorCode(
+        "support_staff.last_active",
+        _STATE,
+        "The member of support staff is the last active one (registered, not deactivated):"
+        " invite another before deactivating them (OP-1).",
+    ),
+    ErrorCode(
         "terms.already_accepted",
         _ALREADY,
         "The user has accepted this version of the Terms of Use already.",
@@ -793,6 +832,7 @@ _TABLE: Final = (
     ),
     ErrorCode("time.backward", _INPUT, "A clock was asked to move backward."),
     ErrorCode("time.naive", _INPUT, "A datetime has no time zone; give a timezone-aware one."),
+    ErrorCode("time.reversed_range", _INPUT, "The end of a time range is before its start (OP-3)."),
     ErrorCode(
         "token.invalid",
         ("InvalidToken",),

@@ -41,6 +41,8 @@ class SecurePracticeError(Exception):
     """
 
     default_code: ClassVar[str] = "securepractice.error"
+    #: Whether the action that raised it has audited it already (the facades then do not, CX-1).
+    audited: bool = False
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         if type(self) is SecurePracticeError:

@@ -332,7 +332,9 @@ class AuditEvent:
 
     ``action`` is a stable dotted name such as ``sign_in`` or ``code.sent``;
     ``outcome`` is ``ok`` or the reason it failed; ``detail`` holds further
-    non-secret facts as text.
+    non-secret facts as text. ``client_address``, ``user_agent`` and
+    ``request_id`` are those of the request that caused it, when the
+    application gave them (`~securepractice.context.RequestContext`, CX-1).
     """
 
     id: str
@@ -343,6 +345,9 @@ class AuditEvent:
     subject_id: str | None = None
     practice_id: str | None = None
     detail: tuple[tuple[str, str], ...] = ()
+    client_address: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
 
 
 def _cents(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -22,6 +22,7 @@ import attrs
 
 from securepractice.errors import SettingsError
 from securepractice.keys import derive_key
+from securepractice.messaging.templates import MessageTemplates
 from securepractice.secret import Secret
 
 __all__ = [
@@ -179,7 +180,7 @@ class SecondFactor(enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class SignInRules:
-    """Lockout, second factor and session numbers (LK-1, LK-6, LK-7, DP-5, MF-1, MF-5, MF-7).
+    """Lockout, second factor, sessions, throttle (LK-1, LK-6, LK-7, DP-5, MF-1, MF-5, MF-7, CX-3).
 
     ``SignInRules.PORTAL`` (the default) keeps the portal's rules: lock until
     reset at ``max_failed_sign_ins``, no second factor at sign-in.
@@ -194,6 +195,10 @@ class SignInRules:
     (counted, its outcome not yet recorded) before it is abandoned: an
     attempt whose outcome storage failed to record stops counting toward
     the threshold then, and never becomes a failure (DP-5).
+
+    ``throttle_limit`` failed sign-ins from one client address within
+    ``throttle_window`` make the shipped throttle refuse that address until
+    the oldest of them leaves the window (CX-3).
     """
 
     PORTAL: ClassVar[SignInRules]
@@ -217,6 +222,10 @@ class SignInRules:
         default=timedelta(hours=12), validator=_positive_duration
     )
     session_token_bytes: int = attrs.field(default=32, validator=_whole(16))
+    throttle_limit: int = attrs.field(default=100, validator=_whole(1))
+    throttle_window: timedelta = attrs.field(
+        default=timedelta(hours=1), validator=_positive_duration
+    )
 
 
 SignInRules.PORTAL = SignInRules()
@@ -487,6 +496,8 @@ class Settings:
     (DP-1). A store shared between processes refuses to work without it, or
     with another one than it first saw (DP-2). To rotate it, start once with
     the new ``secret`` and the old one as ``previous_secret``.
+
+    ``messages`` holds the words of every email, text and call (OP-4).
     """
 
     password: PasswordRules = _group(PasswordRules)
@@ -496,6 +507,7 @@ class Settings:
     links: LinkRules = _group(LinkRules)
     attachments: AttachmentRules = _group(AttachmentRules)
     billing: BillingRules = _group(BillingRules)
+    messages: MessageTemplates = _group(MessageTemplates)
     secret: Secret[bytes] | None = attrs.field(
         default=None, validator=_check(_is_secret_or_none, _SECRET_REQUIREMENT), repr=False
     )

@@ -39,14 +39,18 @@ CELL = "+12025550143"
 
 
 def _snapshot(store: Storage, user_id: str) -> tuple[object, ...]:
-    """Everything a registration step may change for the user."""
+    """Everything a registration step may change for the user.
+
+    A refused step leaves one trace, its refusal in the audit log (CX-1):
+    that is not a change of the user's registration.
+    """
     with store.unit_of_work() as uow:
         return (
             uow.users.get(user_id),
             tuple(uow.terms.list_for_user(user_id)),
             uow.credentials.get(user_id),
             uow.challenges.latest(user_id, Purpose.REGISTRATION),
-            len(uow.audit.events()),
+            len([e for e in uow.audit.events() if e.action != "request.refused"]),
         )
 
 

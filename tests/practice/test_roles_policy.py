@@ -12,6 +12,7 @@ from securepractice import Role, User
 from securepractice.policy.roles import (
     MANAGER_ACTIONS,
     SELF_ACTIONS,
+    STAFF_ACTIONS,
     SUPPORT_ACTIONS,
     Action,
     decide,
@@ -69,9 +70,9 @@ SUPPORT = person("s1", None, {Role.SUPPORT})
 
 
 def test_the_action_groups_cover_every_action_once() -> None:
-    """Every action is a manager, self or support action, and only one of them."""
-    groups = (MANAGER_ACTIONS, SELF_ACTIONS, SUPPORT_ACTIONS)
-    assert set(Action) == MANAGER_ACTIONS | SELF_ACTIONS | SUPPORT_ACTIONS
+    """Every action is a manager, self, support or staff action, and only one of them."""
+    groups = (MANAGER_ACTIONS, SELF_ACTIONS, SUPPORT_ACTIONS, STAFF_ACTIONS)
+    assert set(Action) == MANAGER_ACTIONS | SELF_ACTIONS | SUPPORT_ACTIONS | STAFF_ACTIONS
     assert sum(len(g) for g in groups) == len(Action)
 
 
@@ -100,15 +101,18 @@ def test_sp1_support_acts_only_through_the_support_actions(
     decision = decide(actor, action, subject, practice_id)
     if not decision.allowed:
         return
-    if action in SUPPORT_ACTIONS:
+    if action in SUPPORT_ACTIONS | STAFF_ACTIONS:
         assert Role.SUPPORT in actor.roles
         assert actor.practice_id is None
+    if action in SUPPORT_ACTIONS:
         assert subject is None or subject.practice_id is not None
+    if action in STAFF_ACTIONS:
+        assert subject is None or subject.practice_id is None
     if Role.SUPPORT in actor.roles and actor.practice_id is None:
         # A person is their id: the subject may be the actor's record read at another time.
         own = subject is None or subject.id == actor.id
         own_dashboard = action is Action.VIEW_DASHBOARD and own
-        assert action in SUPPORT_ACTIONS or own_dashboard
+        assert action in SUPPORT_ACTIONS | STAFF_ACTIONS or own_dashboard
 
 
 @given(triples)
@@ -165,6 +169,24 @@ def test_sp1_support_acts_on_practice_users_only() -> None:
     assert decide(SUPPORT, Action.UNLOCK).reason == "permission.no_subject"
     assert decide(SUPPORT, Action.EDIT_PRACTICE).reason == "permission.no_subject"
     assert decide(SUPPORT, Action.EDIT_PRACTICE, practice_id="p3").allowed
+
+
+@pytest.mark.parametrize("action", ordered(STAFF_ACTIONS))
+def test_op1_only_support_staff_act_on_the_staff(action: Action) -> None:
+    """OP-1: support invite, list and deactivate staff; no one else does, and never on users."""
+    other_staff = person("s2", None, {Role.SUPPORT})
+    assert decide(SUPPORT, action, other_staff).allowed
+    assert decide(SUPPORT, action, SUPPORT).allowed
+    assert decide(MANAGER, action, other_staff).reason == "permission.support_only"
+    assert decide(USER, action).reason == "permission.support_only"
+    on_user = decide(SUPPORT, action, USER)
+    alone = decide(SUPPORT, action)
+    if action is Action.DEACTIVATE_SUPPORT_STAFF:
+        assert on_user.reason == "permission.not_support_staff"
+        assert alone.reason == "permission.no_subject"
+    else:
+        assert on_user.allowed
+        assert alone.allowed
 
 
 @pytest.mark.parametrize("action", ordered(MANAGER_ACTIONS))

@@ -418,14 +418,15 @@ def test_st2_um6_um7_a_buyer_killed_at_any_moment_leaves_every_charge_recorded(
             sending.close()
             told = _messages_until_killed(worker, receiving, 1 + kill % 8)
             receiving.close()
-            windows += _charged_unrecorded(portal.deps.unit(), ledger)
+            windows += _charged_unrecorded(portal.deps.storage.unit_of_work(), ledger)
             unanswered = [a for k, a in told if k == "buying" and ("bought", a) not in told]
             # already_paid: the worker recorded the purchase, then died before answering.
             assert {_retried(portal, manager.token, a) for a in unanswered} <= {
                 "ok",
                 "securemail.already_paid",
             }
-            _assert_every_charge_recorded(store, portal.deps.unit(), ledger, everyone)
+            unit = portal.deps.storage.unit_of_work()
+            _assert_every_charge_recorded(store, unit, ledger, everyone)
     # Kills right after a "charged" message land between the charge and its record: the
     # window where the purchase used to stay active with no payment (about a third here).
     assert windows >= 1

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from string import Template
 from typing import TypeVar
 
 import attrs
 
+from securepractice.context import RequestContext, current_request
 from securepractice.dependencies import Dependencies
 from securepractice.errors import (
     AlreadyExists,
@@ -28,6 +29,7 @@ from securepractice.errors import (
     RateLimited,
     SecurePracticeError,
 )
+from securepractice.events import written
 from securepractice.messaging.ports import EmailMessage, SmsMessage, VoiceMessage
 from securepractice.policy import lockout, sessions
 from securepractice.records import (
@@ -48,7 +50,6 @@ from securepractice.verification import codes, guesses, tokens
 
 __all__ = [
     "CODES_STOPPED_MESSAGE",
-    "GUESS_NOTICES",
     "CodeEntry",
     "audit",
     "codes_blocked",
@@ -75,6 +76,10 @@ __all__ = [
 ]
 
 
+#: The context of a call made outside any request block: nothing known of the client.
+_NO_CLIENT = RequestContext()
+
+
 def new_id() -> str:
     """Return a new random record id (not a secret: ids are never credentials)."""
     return uuid.uuid4().hex
@@ -89,30 +94,40 @@ def audit(
     actor: User | str | None = None,
     subject: User | None = None,
     practice_id: str | None = None,
+    written_by: str | None = None,
     **detail: str,
 ) -> None:
     """Append one audit event in ``uow`` (AU-1); ``detail`` must never hold a secret (AU-2).
 
     The event's practice is ``practice_id`` if given, else the subject's,
-    else the actor's.
+    else the actor's; it keeps the request context of the call (CX-1), and
+    is logged and published once the unit commits (OP-5), by the logger of
+    ``written_by``, the module that wrote it unless given.
     """
     actor_id = actor.id if isinstance(actor, User) else actor
     if practice_id is None and subject is not None:
         practice_id = subject.practice_id
     if practice_id is None and isinstance(actor, User):
         practice_id = actor.practice_id
-    uow.audit.append(
-        AuditEvent(
-            id=new_id(),
-            at=at,
-            action=action,
-            outcome=outcome,
-            actor_id=actor_id,
-            subject_id=subject.id if subject is not None else None,
-            practice_id=practice_id,
-            detail=tuple(sorted(detail.items())),
-        )
+    client = current_request() or _NO_CLIENT
+    event = AuditEvent(
+        id=new_id(),
+        at=at,
+        action=action,
+        outcome=outcome,
+        actor_id=actor_id,
+        subject_id=subject.id if subject is not None else None,
+        practice_id=practice_id,
+        detail=tuple(sorted(detail.items())),
+        client_address=client.client_address,
+        user_agent=client.user_agent,
+        request_id=client.request_id,
     )
+    uow.audit.append(event)
+    if written_by is None:
+        # The module that wrote it logs it, as logging names the caller (OP-5).
+        written_by = sys._getframe(1).f_globals.get("__name__", __name__)  # noqa: SLF001
+    written(event, written_by)
 
 
 def email_lookup(settings: Settings, email: object) -> tuple[str, str]:
@@ -366,39 +381,10 @@ def count_code_guess(
     return ("code_guesses_paused",) if before < rules.pause_from_wrong_codes else ()
 
 
-#: MF-8's notices by name: a subject and a body, filled in by `send_notices`.
-GUESS_NOTICES: Mapping[str, tuple[Template, Template]] = {
-    "code_guesses_paused": (
-        Template("Codes are paused on your $portal account"),
-        Template(
-            "$pause_from wrong codes in a row were entered for your $portal account, so "
-            "no code is accepted for $first_pause. Each further wrong code makes the pause "
-            "longer, and at $stop_at in a row no code is sent or accepted until support "
-            "staff clear them.\n\nIf you did not enter them, someone may know your "
-            "password: change it now.\n"
-        ),
-    ),
-    "code_guesses_stopped": (
-        Template("Codes are stopped on your $portal account"),
-        Template(
-            "$stop_at wrong codes in a row were entered for your $portal account, so no "
-            "code is sent to you or accepted until support staff clear them. Please "
-            "contact support.\n\nIf you did not enter them, someone may know your "
-            "password.\n"
-        ),
-    ),
-}
+def send_notices(deps: Dependencies, user: User, names: Iterable[str]) -> None:
+    """Email the user each notice of ``names`` (messages of `MessageTemplates`), after commit.
 
-
-def send_notices(
-    deps: Dependencies,
-    user: User,
-    names: Iterable[str],
-    texts: Mapping[str, tuple[Template, Template]],
-) -> None:
-    """Email the user each notice of ``names``, after commit, in the words of ``texts``.
-
-    The templates are filled in with ``$portal`` and MF-8's numbers
+    Each is filled in with what it offers of ``$portal`` and MF-8's numbers
     (``$pause_from``, ``$first_pause``, ``$stop_at``). A failed delivery is
     audited, not raised (`send_notice`).
     """
@@ -409,16 +395,16 @@ def send_notices(
         "first_pause": duration_words(rules.first_code_pause),
         "stop_at": str(rules.stop_at_wrong_codes),
     }
+    messages = deps.settings.messages
     for name in names:
-        subject, body = texts[name]
-        send_notice(
-            deps, user, user.email, subject.substitute(words), body.substitute(words), notice=name
-        )
+        offered = {key: words[key] for key in messages.placeholders(name)}
+        subject, body = messages.render_email(name, offered)
+        send_notice(deps, user, user.email, subject, body, notice=name)
 
 
 def send_guess_notices(deps: Dependencies, user: User, names: Iterable[str]) -> None:
     """Email the user MF-8's notices that entering a code called for (`CodeEntry.notices`)."""
-    send_notices(deps, user, names, GUESS_NOTICES)
+    send_notices(deps, user, names)
 
 
 def duration_words(span: timedelta) -> str:
@@ -433,14 +419,14 @@ def duration_words(span: timedelta) -> str:
 
 
 def deliver_code(
-    deps: Dependencies, user: User, issued: codes.CodeIssued, *, sms: Template, voice: Template
+    deps: Dependencies, user: User, issued: codes.CodeIssued, *, sms: str, voice: str
 ) -> None:
-    """Send a code after commit by its challenge's method, as the ``sms`` or ``voice`` text.
+    """Send a code after commit by its challenge's method, as the message ``sms`` or ``voice``.
 
-    The templates are filled in with ``$code`` (``$spoken``: digit by digit,
-    for a call), ``$lifetime`` and ``$portal``. A failed delivery voids the
-    code in a unit of its own, is audited, and reaches the caller as
-    `DeliveryFailed` (VF-10).
+    They name a text and a call script of `MessageTemplates`, filled in
+    with ``$code``, ``$spoken`` (digit by digit, for a call), ``$lifetime``
+    and ``$portal``. A failed delivery voids the code in a unit of its own,
+    is audited, and reaches the caller as `DeliveryFailed` (VF-10).
     """
     sent = issued.challenge
     code = issued.code.reveal()
@@ -453,10 +439,10 @@ def deliver_code(
 
     def send() -> None:
         if sent.method is DeliveryMethod.SMS:
-            text = sms.substitute(words)
+            text = deps.settings.messages.render(sms, words)
             deps.messaging.sms.send_sms(SmsMessage(to=sent.destination, text=text))
         else:
-            script = voice.substitute(words)
+            script = deps.settings.messages.render(voice, words)
             deps.messaging.voice.place_call(VoiceMessage(to=sent.destination, text=script))
 
     def void(failure: DeliveryFailed) -> None:

@@ -31,7 +31,6 @@ import attrs
 
 from securepractice.accounts import _recheck
 from securepractice.accounts._shared import (
-    GUESS_NOTICES,
     audit,
     codes_blocked,
     count_code_guess,
@@ -111,46 +110,6 @@ class NewAuthenticator:
 
     uri: Secret[str]
     setup_key: Secret[str]
-
-
-#: The emails of this module, by name: a subject and a body, filled in by `send_notices`.
-_NOTICES: dict[str, tuple[Template, Template]] = {
-    **GUESS_NOTICES,
-    "authenticator_added": (
-        Template("An authenticator app was added to your $portal account"),
-        Template(
-            "An authenticator app was added to your $portal account: its codes now prove "
-            "it is you when you sign in, and your other sessions were signed out.\n\nIf you "
-            "did not add it, change your password now, remove the app in your profile and "
-            "contact support.\n"
-        ),
-    ),
-    "authenticator_removed": (
-        Template("The authenticator app was removed from your $portal account"),
-        Template(
-            "The authenticator app of your $portal account was removed, and your other "
-            "sessions were signed out. Its codes no longer work.\n\nIf you did not remove "
-            "it, change your password now and contact support.\n"
-        ),
-    ),
-    "recovery_codes_made": (
-        Template("New recovery codes were made for your $portal account"),
-        Template(
-            "A new set of recovery codes was made for your $portal account. The codes of "
-            "any earlier set no longer work.\n\nIf you did not make them, change your "
-            "password now, make a new set and contact support.\n"
-        ),
-    ),
-    "recovery_code_used": (
-        Template("A recovery code of your $portal account was used"),
-        Template(
-            "One of your recovery codes was used to sign in to your $portal account. Each "
-            "code works once: please make a new set in your profile now, which replaces "
-            "the codes you have left.\n\nIf you did not use a recovery code, change your "
-            "password, make a new set and contact support.\n"
-        ),
-    ),
-}
 
 
 def seed_keys(settings: Settings) -> tuple[Secret[bytes], ...]:
@@ -337,7 +296,7 @@ def send_factor_notices(deps: Dependencies, user: User, entry: FactorEntry) -> N
     A failed delivery is audited (``notice.failed``), not raised: the entry
     is committed by then.
     """
-    send_notices(deps, user, entry.notices, _NOTICES)
+    send_notices(deps, user, entry.notices)
 
 
 # Authenticator apps (MF-3, MF-10).
@@ -495,7 +454,7 @@ def remove_authenticator(
     with _recheck.settling(deps, checked):
         user, active = retry_on_conflict(remove)
     if active:
-        send_notices(deps, user, ("authenticator_removed",), _NOTICES)
+        send_notices(deps, user, ("authenticator_removed",))
 
 
 # Recovery codes (MF-4).
@@ -536,7 +495,7 @@ def make_recovery_codes(
 
     with _recheck.settling(deps, checked):
         user = retry_on_conflict(make)
-    send_notices(deps, user, ("recovery_codes_made",), _NOTICES)
+    send_notices(deps, user, ("recovery_codes_made",))
     return made
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import zoneinfo
 from datetime import datetime
-from string import Template
 from typing import Any
 
 import attrs
@@ -125,19 +124,12 @@ MAX_SPECIALTY_LENGTH = 100
 _MAX_TIME_ZONE_LENGTH = 64
 #: Names `zoneinfo.available_timezones` may list that are not a place's zone.
 _NOT_A_PLACE = frozenset({"Factory", "localtime", "posixrules"})
-#: The text and the call script of a new number's code; `deliver_code` fills them in.
-_SMS = Template(
-    "$code is your code to confirm this phone number for $portal. It expires in $lifetime."
-)
-_VOICE = Template("Your code to confirm this phone number for $portal is $spoken. Again: $spoken.")
-#: The text and the call script of the code that turns two-step verification off (RC-2).
-_OFF_SMS = Template(
-    "$code is your code to turn off two-step verification for $portal. It expires in "
-    "$lifetime. If you did not ask for it, change your password."
-)
-_OFF_VOICE = Template(
-    "Your code to turn off two-step verification for $portal is $spoken. Again: $spoken."
-)
+#: The messages (`MessageTemplates`) of a new number's code, as a text and as a call.
+_SMS = "new_phone_code_text"
+_VOICE = "new_phone_code_call"
+#: The messages of the code that turns two-step verification off (RC-2).
+_OFF_SMS = "two_step_off_code_text"
+_OFF_VOICE = "two_step_off_code_call"
 #: What a code entered to turn two-step verification off that did not verify means (RC-2).
 _CODE_REFUSALS = {
     VerifyOutcome.WRONG_CODE: ("verification.wrong_code", "This code is not right."),
@@ -313,15 +305,10 @@ def change_password(
         renewed = _replace_credential(
             deps, uow, user, credential=credential, new_hash=new_hash, session=session, now=now
         )
-    send_notice(
-        deps,
-        user,
-        user.email,
-        "Your password was changed",
-        f"The password of your {deps.portal_name} account was changed. If you did not "
-        "change it, reset your password now and contact support.",
-        notice="password_changed",
+    subject, body = deps.settings.messages.render_email(
+        "password_changed", {"portal": deps.portal_name}
     )
+    send_notice(deps, user, user.email, subject, body, notice="password_changed")
     return ChangePasswordResult(report=report, session_token=renewed)
 
 
@@ -544,21 +531,8 @@ def _two_step_off(
 
 def _two_step_notice(deps: Dependencies, user: User) -> None:
     """Tell the user their own two-step verification was turned on or off (RC-2)."""
-    portal = deps.portal_name
-    if user.two_step_enabled:
-        subject = "Two-step verification was turned on"
-        body = (
-            f"Two-step verification of your {portal} account was turned on, and your "
-            "other sessions were signed out."
-        )
-    else:
-        subject = "Two-step verification was turned off"
-        body = (
-            f"Two-step verification of your {portal} account was turned off, and your "
-            "other sessions were signed out. A password reset no longer asks for a code "
-            "sent to your phone. If you did not do this, reset your password now and "
-            "contact support."
-        )
+    name = "two_step_turned_on" if user.two_step_enabled else "two_step_turned_off"
+    subject, body = deps.settings.messages.render_email(name, {"portal": deps.portal_name})
     send_notice(deps, user, user.email, subject, body, notice="two_step_toggled")
 
 
@@ -699,29 +673,16 @@ def _pend_email(
 
 def _send_email_change(deps: Dependencies, user: User, link: Secret[str]) -> None:
     """Tell the current address that a change was asked for; send the link to the new one."""
-    portal = deps.portal_name
-    send_notice(
-        deps,
-        user,
-        user.email,
-        "A change of your email address was requested",
-        f"Someone signed in to your {portal} account asked to change its email address. "
-        "The new address takes effect only when it is confirmed from a link sent to it; "
-        "until then you sign in, and get your mail, at this address. If you did not ask "
-        "for this, change your password now, which signs out every other session, and "
-        "contact support.",
-        notice="email_change_requested",
-    )
+    messages, portal = deps.settings.messages, deps.portal_name
+    subject, body = messages.render_email("email_change_requested", {"portal": portal})
+    send_notice(deps, user, user.email, subject, body, notice="email_change_requested")
     new = str(user.pending_email)
     lifetime = duration_words(deps.settings.links.email_change_lifetime)
-    body = (
-        f"Someone, probably you, asked to make this the email address of an account on "
-        f"{portal}.\n\nTo confirm it, open this link while signed in to {portal} (it works "
-        f"for {lifetime}, once):\n\n{link.reveal()}\n\nUntil then the account keeps its "
-        "current address. If you did not ask, ignore this email.\n"
+    confirm = messages.render_email(
+        "email_change_link", {"portal": portal, "lifetime": lifetime, "link": link.reveal()}
     )
     deliver_or_record(
-        lambda: send_email(deps, new, f"Confirm your new email address for {portal}", body),
+        lambda: send_email(deps, new, *confirm),
         lambda failure: record_delivery_failure(
             deps, "email.change_link_failed", failure, user, actor=user
         ),
@@ -776,19 +737,13 @@ def confirm_email_change(
             )  # fmt: skip
     if taken:
         raise AlreadyExists(_EMAIL_TAKEN, code="user.email_taken")
-    portal = deps.portal_name
-    to_old = (
-        f"The email address of your {portal} account was changed to another address. "
-        "If you did not change it, contact support."
-    )
-    to_new = (
-        f"The email address of your {portal} account was changed, and this is the "
-        "address you now sign in with. If you did not change it, contact support."
-    )
-    for address, body in ((old.email, to_old), (user.email, to_new)):
-        send_notice(
-            deps, user, address, "Your email address was changed", body, notice="email_changed"
-        )
+    words = {"portal": deps.portal_name}
+    for address, name in (
+        (old.email, "email_changed_old_address"),
+        (user.email, "email_changed_new_address"),
+    ):
+        subject, body = deps.settings.messages.render_email(name, words)
+        send_notice(deps, user, address, subject, body, notice="email_changed")
     return user
 
 
@@ -908,16 +863,10 @@ def verify_phone_code(
     result, user = retry_on_conflict(entry)
     send_guess_notices(deps, user, result.notices)
     if result.verified:
-        send_notice(
-            deps,
-            user,
-            user.email,
-            "Your phone number was changed",
-            f"A phone number of your {deps.portal_name} account was changed and "
-            "verified, and your other sessions were signed out. If you did not change "
-            "it, contact support.",
-            notice="phone_changed",
+        subject, body = deps.settings.messages.render_email(
+            "phone_changed", {"portal": deps.portal_name}
         )
+        send_notice(deps, user, user.email, subject, body, notice="phone_changed")
     return result
 
 
@@ -962,8 +911,8 @@ def _resend(
     token: str | Secret[str],
     purpose: Purpose,
     *,
-    sms: Template,
-    voice: Template,
+    sms: str,
+    voice: str,
 ) -> None:
     """Send a new code for the user's verification of ``purpose``, in its words (VF-5, VF-8)."""
 

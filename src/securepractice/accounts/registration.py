@@ -68,6 +68,7 @@ __all__ = [
     "accept_terms",
     "add_phones",
     "create_practice",
+    "enrol",
     "invite",
     "issue_invitation",
     "open_invitation",
@@ -176,13 +177,24 @@ def invite(
     with deps.unit() as uow:
         if uow.practices.get(practice_id) is None:
             raise NotFound("There is no such practice.", code="practice.not_found")
-        existing = uow.users.get_by_email(draft.email)
-        user = _new_user(uow, draft) if existing is None else _invited_again(uow, existing, draft)
-        link = issue_invitation(
-            deps, uow, user, now=now, invited_by=invited_by, again=existing is not None
-        )
+        user, again = enrol(uow, draft)
+        link = issue_invitation(deps, uow, user, now=now, invited_by=invited_by, again=again)
     send_invitation(deps, user, link, invited_by=invited_by)
     return user
+
+
+def enrol(uow: UnitOfWork, draft: User) -> tuple[User, bool]:
+    """In ``uow``, store the invitee ``draft``, or take again the known invitee of its email.
+
+    Returns the user and whether they were invited before (RG-4); the
+    refusals are `invite`'s (``user.email_taken``, ``user.already_registered``).
+    A building block for the services that invite in a unit of their own
+    (support staff, OP-1); issue the link with `issue_invitation`.
+    """
+    existing = uow.users.get_by_email(draft.email)
+    if existing is None:
+        return _new_user(uow, draft), False
+    return _invited_again(uow, existing, draft), True
 
 
 def issue_invitation(
@@ -232,11 +244,9 @@ def send_invitation(
 
 
 def _new_user(uow: UnitOfWork, draft: User) -> User:
-    """Store a new invited user; the practice's first one is its User Manager (RG-5)."""
+    """Store a new invitee as drafted; a practice's first user is its User Manager too (RG-5)."""
     first = draft.practice_id is not None and not uow.users.list_for_practice(draft.practice_id)
-    user = attrs.evolve(
-        draft, roles=frozenset({Role.USER, Role.USER_MANAGER} if first else {Role.USER})
-    )
+    user = attrs.evolve(draft, roles=draft.roles | {Role.USER_MANAGER}) if first else draft
     uow.users.add(user)
     return user
 
@@ -267,19 +277,23 @@ def _invited_again(uow: UnitOfWork, user: User, draft: User) -> User:
 
 
 def _invitation_email(deps: Dependencies, user: User, link: Secret[str]) -> tuple[str, str]:
-    name = deps.portal_name
-    lifetime = duration_words(deps.settings.links.invitation_lifetime)
-    greeting = f"Hello {user.first_name}," if user.first_name else "Hello,"
-    body = (
-        f"{greeting}\n\n"
-        f"You are invited to {name}. Your email address, {user.email}, is your username.\n\n"
-        f"To register, open this link (it works for {lifetime}):\n\n"
-        f"{link.reveal()}\n\n"
-        "You will give at least one phone number, verify your identity with a code "
-        "sent to your phone, accept the Terms of Use and create your password. "
-        "Then you sign in with your email address and your new password.\n"
+    messages = deps.settings.messages
+    greeting = (
+        messages.render("greeting", {"first_name": user.first_name})
+        if user.first_name
+        else messages.render("greeting_without_name", {})
     )
-    return f"You are invited to {name}", body
+    return messages.render_email(
+        "invitation",
+        {
+            "portal": deps.portal_name,
+            "email": user.email,
+            "first_name": user.first_name,
+            "greeting": greeting,
+            "lifetime": duration_words(deps.settings.links.invitation_lifetime),
+            "link": link.reveal(),
+        },
+    )
 
 
 def open_invitation(service: Service, token: str | Secret[str]) -> RegistrationStep:

@@ -128,24 +128,15 @@ def _reset_mail(
     deps: Dependencies, user: User, outcome: str, token: Secret[str]
 ) -> tuple[str, str]:
     """Return the subject and body of the email a reset request sends ``user``."""
-    name = deps.portal_name
+    messages = deps.settings.messages
+    words = {"portal": deps.portal_name, "email": user.email}
     if outcome == "not_registered":
-        return f"Finish registering on {name}", (
-            f"Someone asked to reset the password of {user.email} on {name}, but this "
-            "account has not finished registering, so it has no password yet.\n\n"
-            "To register, open the link in your invitation email. If it no longer works, "
-            "ask the person who invited you to send a new invitation.\n"
-        )
+        return messages.render_email("password_reset_not_registered", words)
     rules = deps.settings.links
     link = tokens.build_link(token, purpose=_RESET, rules=rules)
-    return f"Reset your {name} password", (
-        f"Someone, probably you, asked to reset the password of {user.email} on {name}.\n\n"
-        f"To choose a new password, open this link (it works for "
-        f"{duration_words(rules.reset_lifetime)}, once):\n\n"
-        f"{link.reveal()}\n\n"
-        "You will verify your identity with a code sent to your phone, then enter your "
-        "new password twice. If you did not ask, ignore this email: your password has "
-        "not changed.\n"
+    return messages.render_email(
+        "password_reset_link",
+        {**words, "lifetime": duration_words(rules.reset_lifetime), "link": link.reveal()},
     )
 
 
@@ -243,12 +234,12 @@ def _store_password(
 
 
 def _changed_email(deps: Dependencies, user: User, now: datetime) -> tuple[str, str]:
-    name = deps.portal_name
-    body = (
-        f"The password of {user.email} on {name} was changed on "
-        f"{now:%Y-%m-%d at %H:%M} UTC, with a reset link sent to this address. "
-        "Every session that was signed in has been signed out.\n\n"
-        'If you did not do this, use "Forgot Password" at once to choose a new '
-        "password, and tell your practice's User Manager.\n"
+    return deps.settings.messages.render_email(
+        "password_reset_done",
+        {
+            "portal": deps.portal_name,
+            "email": user.email,
+            "date": f"{now:%Y-%m-%d}",
+            "time": f"{now:%H:%M}",
+        },
     )
-    return f"Your {name} password was changed", body

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from string import Template
 
 import attrs
 
@@ -45,6 +44,7 @@ from securepractice.accounts._shared import (
     end_sessions,
     send_notice,
 )
+from securepractice.context import acting_on, current_request
 from securepractice.dependencies import Dependencies, Service
 from securepractice.errors import (
     Conflict,
@@ -82,6 +82,7 @@ from securepractice.records import Credential, Session, TokenPurpose, User, revi
 from securepractice.secret import Secret
 from securepractice.settings import SecondFactor
 from securepractice.storage.ports import UnitOfWork
+from securepractice.throttle import SignInThrottle
 from securepractice.verification import tokens
 
 __all__ = [
@@ -108,15 +109,6 @@ __all__ = [
 INVALID_CREDENTIALS_MESSAGE = (
     "We could not sign you in. Check the email address and the password; "
     "if your account is locked, reset your password."
-)
-#: The email that tells a user their password was marked compromised (RC-4); no secret in it.
-_COMPROMISED_SUBJECT = Template("Choose a new $portal password")
-_COMPROMISED_BODY = Template(
-    "The password of $email on $portal is known to have been exposed, so it can no "
-    "longer be used as it is.\n\n"
-    "The next time you sign in, you will be asked to choose a new password before "
-    'anything else. You can also choose one now with "Forgot Password".\n\n'
-    "If you use the same password anywhere else, change it there too.\n"
 )
 
 
@@ -152,6 +144,7 @@ class SignInReason(enum.Enum):
     WRONG_CODE = "wrong_code"
     CODES_PAUSED = "codes_paused"
     CODES_STOPPED = "codes_stopped"
+    THROTTLED = "throttled"
 
 
 @attrs.frozen(kw_only=True)
@@ -254,22 +247,6 @@ _MATCHED: dict[SignInReason, bool | None] = {
 }
 #: The message that asks for the second factor (MF-1).
 SECOND_FACTOR_MESSAGE = "Enter a code to finish signing in."
-#: The emails that tell an owner their account locked (MF-6): no secret, a way back.
-_LOCKED_SUBJECT = Template("Your $portal account is locked")
-_LOCKED_BODY = Template(
-    "Someone, perhaps you, typed a wrong password for $email on $portal too many times "
-    "in a row, so the account is locked until its password is reset.\n\n"
-    'To sign in again, choose a new password with "Forgot Password" on the sign-in '
-    "page. If it was not you, someone may be trying to guess your password: choose "
-    "one you use nowhere else.\n"
-)
-_PAUSED_BODY = Template(
-    "Someone, perhaps you, typed a wrong password for $email on $portal too many times "
-    "in a row, so signing in is paused for $length.\n\n"
-    'You can sign in again after that, or at once by choosing a new password with "Forgot '
-    'Password". If it was not you, someone may be trying to guess your password: choose '
-    "one you use nowhere else.\n"
-)
 
 
 def sign_in(
@@ -301,6 +278,9 @@ def sign_in(
     deps = service.deps
     too_long = too_long_to_check(password, deps.settings.password)
     now = deps.now()
+    client = _throttled_client(deps)
+    if client is not None and not client.allows(now):
+        return _throttled(deps, now)
     attempt = _start_attempt(deps, email, now)
     reason, matched = _check(deps, attempt, password, too_long=too_long)
     new_hash = (
@@ -319,7 +299,42 @@ def sign_in(
         with deps.unit() as uow:
             result, notices = _record(deps, uow, attempt, outcome, now=now)
     notices.send(deps)
+    if client is not None and result.outcome is SignInOutcome.INVALID_CREDENTIALS:
+        client.failed(now)
     return result
+
+
+@attrs.frozen
+class _Client:
+    """The throttle, and the client address it counts this sign-in under (CX-3)."""
+
+    throttle: SignInThrottle
+    address: str
+
+    def allows(self, now: datetime) -> bool:
+        return self.throttle.allows(self.address, now=now)
+
+    def failed(self, now: datetime) -> None:
+        self.throttle.failed(self.address, now=now)
+
+
+def _throttled_client(deps: Dependencies) -> _Client | None:
+    """Return the throttle and the request's client address; None without either (CX-3)."""
+    request = current_request()
+    if deps.throttle is None or request is None or request.client_address is None:
+        return None
+    return _Client(deps.throttle, request.client_address)
+
+
+def _throttled(deps: Dependencies, now: datetime) -> SignInResult:
+    """Refuse a sign-in from a throttled address unchecked and uncounted, as LK-5 says (CX-3)."""
+    with deps.unit() as uow:
+        audit(uow, "sign_in.throttled", SignInReason.THROTTLED.value, at=now)
+    return SignInResult(
+        outcome=SignInOutcome.INVALID_CREDENTIALS,
+        reason=SignInReason.THROTTLED,
+        message=INVALID_CREDENTIALS_MESSAGE,
+    )
 
 
 def _start_attempt(deps: Dependencies, email: object, now: datetime) -> _Attempt:
@@ -644,14 +659,8 @@ def tell_compromised(deps: Dependencies, user: User) -> None:
     (``notice.failed``), not raised: the mark is made by then.
     """
     words = {"portal": deps.portal_name, "email": user.email}
-    send_notice(
-        deps,
-        user,
-        user.email,
-        _COMPROMISED_SUBJECT.substitute(words),
-        _COMPROMISED_BODY.substitute(words),
-        notice="password_compromised",
-    )
+    subject, body = deps.settings.messages.render_email("password_compromised", words)
+    send_notice(deps, user, user.email, subject, body, notice="password_compromised")
 
 
 def lock_if_due(
@@ -683,15 +692,16 @@ def lock_if_due(
 
 def tell_locked(deps: Dependencies, user: User) -> None:
     """Email ``user`` that their account locked, and the way back (MF-6); no secret in it."""
+    messages = deps.settings.messages
     words = {"portal": deps.portal_name, "email": user.email}
     if user.locked or user.locked_until is None:
-        body = _LOCKED_BODY.substitute(words)
+        subject, body = messages.render_email("account_locked", words)
     else:
         length = duration_words(user.locked_until - deps.now())
-        body = _PAUSED_BODY.substitute(words, length=length)
-    send_notice(
-        deps, user, user.email, _LOCKED_SUBJECT.substitute(words), body, notice="account_locked"
-    )
+        subject, body = messages.render_email(
+            "account_locked_temporarily", {**words, "length": length}
+        )
+    send_notice(deps, user, user.email, subject, body, notice="account_locked")
 
 
 def touch_session(
@@ -806,6 +816,7 @@ def signed_in(
         or session_state(session, now=now, rules=settings.sign_in) is not SessionState.ACTIVE
     ):
         raise InvalidToken(SESSION_ENDED_MESSAGE, code="session.invalid")
+    acting_on(user)
     if not allow_expired_password:
         due = _change_due(uow.credentials.get(user.id), now, deps)
         if due is not None:

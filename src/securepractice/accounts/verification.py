@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from string import Template
 
 import attrs
 
@@ -37,6 +36,7 @@ from securepractice.accounts._shared import (
     save_issued,
     send_guess_notices,
 )
+from securepractice.context import acting_on
 from securepractice.dependencies import Dependencies, Service
 from securepractice.errors import Conflict, DeliveryFailed, InvalidState, InvalidToken
 from securepractice.records import (
@@ -70,13 +70,6 @@ __all__ = [
     "verification_due",
     "verify_code",
 ]
-
-#: The text and the call script of a verification code; `deliver_code` fills them in.
-_SMS = Template("Your $portal verification code is $code. It expires in $lifetime.")
-_VOICE = Template(
-    "Hello. Your $portal verification code is $spoken. "
-    "Again, your code is $spoken. It expires in $lifetime."
-)
 
 #: The message of a step done out of order (RG-2): nothing was changed.
 OUT_OF_ORDER_MESSAGE = "This step is not the next one: go back to the page the link opens."
@@ -172,7 +165,9 @@ def link_unit(
         )
         with deps.unit() as uow:
             audit(uow, action, refused.reason, at=now, subject=refused.user)
-        raise InvalidToken(tokens.INVALID_LINK_MESSAGE) from None
+        invalid = InvalidToken(tokens.INVALID_LINK_MESSAGE)
+        invalid.audited = True
+        raise invalid from None
 
 
 def _checked(
@@ -194,6 +189,7 @@ def _checked(
         raise _LinkRefused(problem.value, expected, user)
     if user is None or user.deactivated:
         raise _LinkRefused("deactivated", expected, user)
+    acting_on(user)
     return LinkStep(uow=uow, link=record, user=user, now=now)
 
 
@@ -430,4 +426,4 @@ def _send(
 
 def _deliver(deps: Dependencies, user: User, issued: codes.CodeIssued) -> None:
     """Send the code as a text or a call, in the portal's words."""
-    deliver_code(deps, user, issued, sms=_SMS, voice=_VOICE)
+    deliver_code(deps, user, issued, sms="verification_code_text", voice="verification_code_call")

@@ -12,7 +12,8 @@ clock, so it can be tested on its own. The rules:
 - A locked or deactivated actor may do nothing.
 - A User Manager acts only on users of their own practice (UM-2).
 - Support staff act only through the support actions (SP-1, PF-2, SB-1),
-  and only on practice users and practices, never on other staff.
+  and only on practice users and practices; on the staff themselves only
+  to invite, list and deactivate them (OP-1).
 - A plain user acts only on themselves.
 """
 
@@ -27,6 +28,7 @@ from securepractice.records import Role, User
 __all__ = [
     "MANAGER_ACTIONS",
     "SELF_ACTIONS",
+    "STAFF_ACTIONS",
     "SUPPORT_ACTIONS",
     "Action",
     "Decision",
@@ -62,6 +64,11 @@ class Action(enum.Enum):
     END_USER_SESSIONS = "end_user_sessions"
     MARK_PASSWORD_COMPROMISED = "mark_password_compromised"
     CLEAR_CODE_GUESSES = "clear_code_guesses"
+    PUT_CARD_ON_FILE_FOR = "put_card_on_file_for"
+    # Support staff's actions on the portal's own staff (OP-1).
+    CREATE_SUPPORT_STAFF = "create_support_staff"
+    LIST_SUPPORT_STAFF = "list_support_staff"
+    DEACTIVATE_SUPPORT_STAFF = "deactivate_support_staff"
 
 
 #: Actions of a User Manager, allowed only inside their own practice (UM-2).
@@ -92,7 +99,12 @@ SUPPORT_ACTIONS = frozenset(
         Action.END_USER_SESSIONS,
         Action.MARK_PASSWORD_COMPROMISED,
         Action.CLEAR_CODE_GUESSES,
+        Action.PUT_CARD_ON_FILE_FOR,
     }
+)
+#: Actions of support staff on the portal's own staff, never on practice users (OP-1).
+STAFF_ACTIONS = frozenset(
+    {Action.CREATE_SUPPORT_STAFF, Action.LIST_SUPPORT_STAFF, Action.DEACTIVATE_SUPPORT_STAFF}
 )
 #: Support actions whose subject is a practice rather than a user.
 _PRACTICE_SUBJECT = frozenset({Action.EDIT_PRACTICE, Action.SUBSCRIBE_PRACTICE})
@@ -106,6 +118,7 @@ _MESSAGES = {
     "permission.not_support_action": "Support staff cannot do this.",
     "permission.not_self": "You can do this only for your own account.",
     "permission.not_practice_user": "Support actions apply to practice users only.",
+    "permission.not_support_staff": "This action applies to support staff only.",
     "permission.no_subject": "This action needs a user or a practice to act on.",
 }
 
@@ -160,6 +173,8 @@ def decide(
     target = subject.practice_id if subject is not None else practice_id
     if action in SUPPORT_ACTIONS:
         return _support(actor, action, subject, target)
+    if action in STAFF_ACTIONS:
+        return _staff(actor, action, subject)
     if action in SELF_ACTIONS:
         return _self(actor, action, subject)
     return _manager(actor, subject, target)
@@ -187,6 +202,16 @@ def _support(actor: User, action: Action, subject: User | None, target: str | No
     if subject.practice_id is None:
         return _deny("permission.not_practice_user")
     return _ALLOWED
+
+
+def _staff(actor: User, action: Action, subject: User | None) -> Decision:
+    if not is_support(actor):
+        return _deny("permission.support_only")
+    if action is not Action.DEACTIVATE_SUPPORT_STAFF:
+        return _ALLOWED
+    if subject is None:
+        return _deny("permission.no_subject")
+    return _ALLOWED if is_support(subject) else _deny("permission.not_support_staff")
 
 
 def _self(actor: User, action: Action, subject: User | None) -> Decision:

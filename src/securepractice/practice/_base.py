@@ -70,9 +70,28 @@ def acting(
     except SecurePracticeError as error:
         if actor is None or isinstance(error, StorageError):
             raise
-        with deps.unit() as uow:
-            if target is None:
-                audit(uow, event, error.code, at=now, actor=actor)
-            else:
-                audit(uow, event, error.code, at=now, actor=actor, target=target)
+        audit_refusal(deps, event, error, at=now, actor=actor, target=target)
         raise
+
+
+def audit_refusal(
+    deps: Dependencies,
+    event: str,
+    error: SecurePracticeError,
+    *,
+    at: datetime,
+    actor: User,
+    target: str | None,
+) -> None:
+    """Audit ``actor``'s refused attempt as ``event``, in a unit of its own (UM-2, AU-1, CX-1).
+
+    The error's code is the outcome and ``target`` (the id acted on) is in
+    the detail; the error is marked audited, so the facade does not record
+    it a second time.
+    """
+    with deps.unit() as uow:
+        if target is None:
+            audit(uow, event, error.code, at=at, actor=actor)
+        else:
+            audit(uow, event, error.code, at=at, actor=actor, target=target)
+    error.audited = True

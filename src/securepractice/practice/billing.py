@@ -36,13 +36,19 @@ from typing import Protocol, TypeVar
 
 import attrs
 
-from securepractice.accounts._shared import audit, deliver_or_record, new_id, send_email
+from securepractice.accounts._shared import (
+    audit,
+    deliver_or_record,
+    new_id,
+    send_email,
+    send_notice,
+)
 from securepractice.clock import require_utc
-from securepractice.dependencies import Dependencies
+from securepractice.dependencies import Dependencies, Service
 from securepractice.errors import AlreadyExists, Conflict, PaymentFailed
 from securepractice.policy import securemail, text
 from securepractice.policy.roles import Action
-from securepractice.practice._base import acting
+from securepractice.practice._base import Acting, acting
 from securepractice.practice.payments import PaymentProcessor
 from securepractice.records import (
     CardOnFile,
@@ -62,11 +68,14 @@ __all__ = [
     "list_payments",
     "purchase_securemail",
     "put_card_on_file",
+    "put_card_on_file_for",
     "run_billing",
 ]
 
 #: The audit action of a purchase being stored.
 _PURCHASE_STARTED = "securemail.purchase_started"
+#: The audit action of a card put on file, by its holder or by support staff.
+_CARD_ADDED = "card.added"
 
 
 class BillingService(Protocol):
@@ -133,17 +142,55 @@ def put_card_on_file(
     stays with the processor. A new card replaces the earlier one.
     """
     given = securemail.card_token(processor_token)
-    with acting(service.deps, token, "card.added") as act:
+    with acting(service.deps, token, _CARD_ADDED) as act:
         act.require(Action.PUT_CARD_ON_FILE, act.actor)
-        card = CardOnFile(
-            user_id=act.actor.id, processor_token=given, last_four=last_four, added_at=act.now
-        )
-        act.uow.cards.put(card)
-        audit(
-            act.uow, "card.added", at=act.now, actor=act.actor, subject=act.actor,
-            last_four=card.last_four,
-        )  # fmt: skip
-        return card
+        return _put_card(act, act.actor, given, last_four)
+
+
+def put_card_on_file_for(
+    service: Service,
+    token: str | Secret[str],
+    *,
+    user_id: str,
+    processor_token: str,
+    last_four: str,
+) -> CardOnFile:
+    """Keep a practice user's card, as support staff, without the cardholder's session (OP-1).
+
+    For the back office: the cardholder (a User Manager, who pays for
+    SecureMail) gave their card to the processor by other means, and
+    ``processor_token`` is what the processor returned; a card number is
+    refused (``card.number_given``). A new card replaces the earlier one.
+    Audited as ``card.added`` with ``by=support``; the cardholder is
+    emailed a notice (a failed delivery is audited, not raised).
+    """
+    user_id = text.identifier(user_id, field="user_id")
+    given = securemail.card_token(processor_token)
+    deps = service.deps
+    with acting(deps, token, _CARD_ADDED, target=user_id) as act:
+        holder = act.user(user_id)
+        act.require(Action.PUT_CARD_ON_FILE_FOR, holder)
+        card = _put_card(act, holder, given, last_four, by="support")
+    subject, body = deps.settings.messages.render_email(
+        "card_put_on_file", {"portal": deps.portal_name, "last_four": card.last_four}
+    )
+    send_notice(deps, holder, holder.email, subject, body, notice="card_added")
+    return card
+
+
+def _put_card(
+    act: Acting, holder: User, processor_token: str, last_four: str, **detail: str
+) -> CardOnFile:
+    """Keep ``holder``'s card in ``act``'s unit, replacing any earlier one; audit it."""
+    card = CardOnFile(
+        user_id=holder.id, processor_token=processor_token, last_four=last_four, added_at=act.now
+    )
+    act.uow.cards.put(card)
+    audit(
+        act.uow, _CARD_ADDED, at=act.now, actor=act.actor, subject=holder,
+        last_four=card.last_four, **detail,
+    )  # fmt: skip
+    return card
 
 
 def purchase_securemail(
@@ -419,17 +466,25 @@ def email_invoices(service: BillingService, token: str | Secret[str]) -> tuple[I
             act.uow, "securemail.invoices_emailed", at=act.now, actor=manager, subject=manager,
             count=str(len(invoices)),
         )  # fmt: skip
+    messages = deps.settings.messages
     lines = [
-        f"{i.period_start:%Y-%m-%d} to {i.period_end:%Y-%m-%d}: "
-        f"{securemail.format_cents(i.amount_cents)} (invoice {i.id})"
+        messages.render(
+            "invoice_line",
+            {
+                "start": f"{i.period_start:%Y-%m-%d}",
+                "end": f"{i.period_end:%Y-%m-%d}",
+                "amount": securemail.format_cents(i.amount_cents),
+                "invoice": i.id,
+            },
+        )
         for i in invoices
     ]
-    body = (
-        "Your SecureMail invoices:\n\n" + "\n".join(lines) + "\n"
+    portal = deps.portal_name
+    subject, body = (
+        messages.render_email("invoices", {"portal": portal, "invoices": "\n".join(lines)})
         if lines
-        else "You have no SecureMail invoices yet.\n"
+        else messages.render_email("no_invoices", {"portal": portal})
     )
-    subject = f"Your SecureMail invoices from {deps.portal_name}"
     deliver_or_record(
         lambda: send_email(deps, manager.email, subject, body),
         lambda failure: _record_failure(deps, manager, failure.code, act.now),

@@ -9,20 +9,37 @@ own password, or resets it through the e-mailed link. Support staff may
 mark a password compromised (RC-4), which makes its user choose a new one,
 and clear a user's count of wrong one-time codes, after which codes work
 for them again (MF-8).
+
+Support staff are made through the library, never by writing records
+(OP-1): a member of staff, or the operator with the portal's secret and
+database (`securepractice.admin`), invites them, and they register as a
+practice user does, under the password policy and two-step verification.
+The operator's actions share their decisions with these, through the
+private functions that take an `Acting`.
 """
 
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
-from securepractice.accounts._shared import audit, end_sessions, retry_on_conflict, save_ledger
+from securepractice.accounts._shared import (
+    audit,
+    end_sessions,
+    new_id,
+    retry_on_conflict,
+    save_ledger,
+)
+from securepractice.accounts.registration import enrol, issue_invitation, send_invitation
 from securepractice.accounts.signin import tell_compromised
-from securepractice.dependencies import Service
+from securepractice.dependencies import Dependencies, Service
 from securepractice.errors import InvalidInput, InvalidState, NotFound
 from securepractice.policy import text
+from securepractice.policy.identity import normalize_email
 from securepractice.policy.lockout import Lock, with_lock
-from securepractice.policy.roles import Action
+from securepractice.policy.roles import Action, is_support
 from securepractice.policy.securemail import SECUREMAIL
 from securepractice.practice._base import Acting, acting
 from securepractice.records import (
@@ -30,6 +47,7 @@ from securepractice.records import (
     PhoneKind,
     Practice,
     PracticeSubscription,
+    RegistrationStatus,
     Role,
     User,
     revised,
@@ -40,11 +58,14 @@ from securepractice.verification.phones import parse_phone
 
 __all__ = [
     "clear_code_guesses",
+    "create_support_staff",
     "deactivate",
+    "deactivate_support_staff",
     "edit_practice",
     "end_user_sessions",
     "grant_product",
     "grant_user_manager",
+    "list_support_staff",
     "mark_password_compromised",
     "product_name",
     "revoke_product",
@@ -54,6 +75,11 @@ __all__ = [
 ]
 
 _PRODUCT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+#: The audit actions of the support actions the operator shares (OP-1).
+_UNLOCKED = "account.unlocked"
+_DEACTIVATED = "account.deactivated"
+_STAFF_INVITED = "support_staff.invited"
 
 
 def product_name(value: object) -> str:
@@ -86,50 +112,61 @@ def unlock(service: Service, token: str | Secret[str], *, user_id: str) -> User:
     audit event says how many failures were cleared.
     """
     user_id = text.identifier(user_id, field="user_id")
-    with acting(service.deps, token, "account.unlocked", target=user_id) as act:
-        user = act.user(user_id)
-        act.require(Action.UNLOCK, user)
-        was_locked = user.locked
-        unlocked = with_lock(user, Lock())
-        if unlocked is not user:
-            act.uow.users.save(unlocked, expected_version=user.version)
-            user = unlocked
-        cleared = act.uow.sign_in_failures.count(user.id)
-        act.uow.sign_in_failures.reset(user.id)
-        audit(
-            act.uow, "account.unlocked", at=act.now, actor=act.actor, subject=user,
-            was_locked=str(was_locked).lower(), failures_cleared=str(cleared),
-        )  # fmt: skip
-        return user
+    with acting(service.deps, token, _UNLOCKED, target=user_id) as act:
+        return _unlock(act, user_id)
+
+
+def _unlock(act: Acting, user_id: str) -> User:
+    """Unlock ``user_id`` for ``act``'s actor: support staff, or the operator (OP-1)."""
+    user = act.user(user_id)
+    act.require(Action.UNLOCK, user)
+    was_locked = user.locked
+    unlocked = with_lock(user, Lock())
+    if unlocked is not user:
+        act.uow.users.save(unlocked, expected_version=user.version)
+        user = unlocked
+    cleared = act.uow.sign_in_failures.count(user.id)
+    act.uow.sign_in_failures.reset(user.id)
+    audit(
+        act.uow, _UNLOCKED, at=act.now, actor=act.actor, subject=user,
+        was_locked=str(was_locked).lower(), failures_cleared=str(cleared),
+    )  # fmt: skip
+    return user
 
 
 def grant_user_manager(service: Service, token: str | Secret[str], *, user_id: str) -> User:
     """Give a practice user the User Manager role (UM-8); a practice may have any number."""
-    return _set_manager(service, token, user_id, grant=True)
+    user_id = text.identifier(user_id, field="user_id")
+    with acting(service.deps, token, _manager_event(grant=True), target=user_id) as act:
+        return _set_manager(act, user_id, grant=True)
 
 
 def revoke_user_manager(service: Service, token: str | Secret[str], *, user_id: str) -> User:
     """Take the User Manager role away from a practice user (UM-8)."""
-    return _set_manager(service, token, user_id, grant=False)
-
-
-def _set_manager(service: Service, token: str | Secret[str], user_id: str, *, grant: bool) -> User:
     user_id = text.identifier(user_id, field="user_id")
-    action = Action.GRANT_USER_MANAGER if grant else Action.REVOKE_USER_MANAGER
-    event = "role.granted" if grant else "role.revoked"
-    with acting(service.deps, token, event, target=user_id) as act:
-        user = act.user(user_id)
-        act.require(action, user)
-        roles = user.roles | {Role.USER_MANAGER} if grant else user.roles - {Role.USER_MANAGER}
-        if roles == user.roles:
-            return user
-        updated = revised(user, roles=roles)
-        act.uow.users.save(updated, expected_version=user.version)
-        audit(
-            act.uow, event, at=act.now, actor=act.actor, subject=updated,
-            role=Role.USER_MANAGER.value,
-        )  # fmt: skip
-        return updated
+    with acting(service.deps, token, _manager_event(grant=False), target=user_id) as act:
+        return _set_manager(act, user_id, grant=False)
+
+
+def _manager_event(*, grant: bool) -> str:
+    """Return the audit action of granting (or revoking) the User Manager role."""
+    return "role.granted" if grant else "role.revoked"
+
+
+def _set_manager(act: Acting, user_id: str, *, grant: bool) -> User:
+    """Grant or revoke the User Manager role for ``act``'s actor: support staff, or the operator."""
+    user = act.user(user_id)
+    act.require(Action.GRANT_USER_MANAGER if grant else Action.REVOKE_USER_MANAGER, user)
+    roles = user.roles | {Role.USER_MANAGER} if grant else user.roles - {Role.USER_MANAGER}
+    if roles == user.roles:
+        return user
+    updated = revised(user, roles=roles)
+    act.uow.users.save(updated, expected_version=user.version)
+    audit(
+        act.uow, _manager_event(grant=grant), at=act.now, actor=act.actor, subject=updated,
+        role=Role.USER_MANAGER.value,
+    )  # fmt: skip
+    return updated
 
 
 def edit_practice(
@@ -259,19 +296,24 @@ def revoke_product(
 def deactivate(service: Service, token: str | Secret[str], *, user_id: str) -> User:
     """Deactivate a practice user: they cannot sign in, and every session ends (LK-6)."""
     user_id = text.identifier(user_id, field="user_id")
-    with acting(service.deps, token, "account.deactivated", target=user_id) as act:
+    with acting(service.deps, token, _DEACTIVATED, target=user_id) as act:
         user = act.user(user_id)
         act.require(Action.DEACTIVATE, user)
-        if user.deactivated:
-            return user
-        updated = revised(user, deactivated=True)
-        act.uow.users.save(updated, expected_version=user.version)
-        ended = end_sessions(act.uow, user.id)
-        audit(
-            act.uow, "account.deactivated", at=act.now, actor=act.actor, subject=updated,
-            sessions_revoked=str(ended),
-        )  # fmt: skip
-        return updated
+        return _deactivated(act, user)
+
+
+def _deactivated(act: Acting, user: User) -> User:
+    """Deactivate ``user`` in ``act``'s unit and end every session of theirs (LK-6)."""
+    if user.deactivated:
+        return user
+    updated = revised(user, deactivated=True)
+    act.uow.users.save(updated, expected_version=user.version)
+    ended = end_sessions(act.uow, user.id)
+    audit(
+        act.uow, _DEACTIVATED, at=act.now, actor=act.actor, subject=updated,
+        sessions_revoked=str(ended),
+    )  # fmt: skip
+    return updated
 
 
 def mark_password_compromised(service: Service, token: str | Secret[str], *, user_id: str) -> User:
@@ -353,3 +395,122 @@ def clear_code_guesses(service: Service, token: str | Secret[str], *, user_id: s
             return user
 
     return retry_on_conflict(clear)
+
+
+def create_support_staff(
+    service: Service,
+    token: str | Secret[str],
+    *,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+) -> User:
+    """Invite a new member of support staff, who registers from the e-mailed link (OP-1).
+
+    They follow a practice user's steps: phone numbers, verification of
+    their identity by a code, the Terms of Use, a password under the
+    policy. Inviting again someone who has not registered sends a new link
+    and voids the earlier ones (RG-4); an email of a practice user or of
+    registered staff is refused as `~securepractice.accounts.registration.invite`
+    refuses it. Audited as ``support_staff.invited`` and
+    ``invitation.sent``; a failed delivery raises `DeliveryFailed`.
+    """
+    deps = service.deps
+    draft = _staff_draft(deps.now(), email, first_name, last_name)
+    return _invite_staff(deps, draft, acting(deps, token, _STAFF_INVITED))
+
+
+def _staff_draft(now: datetime, email: str, first_name: str, last_name: str) -> User:
+    """Return the support invitee the form describes, checked before a unit opens (ID-1, IN-1)."""
+    return User(
+        id=new_id(),
+        practice_id=None,
+        email=normalize_email(email),
+        first_name=text.name(first_name, field="first_name", required=False),
+        last_name=text.name(last_name, field="last_name", required=False),
+        roles=frozenset({Role.SUPPORT}),
+        created_at=now,
+    )
+
+
+def _invite_staff(
+    deps: Dependencies, draft: User, acting_as: AbstractContextManager[Acting]
+) -> User:
+    """Store the support invitee ``draft`` for the actor of ``acting_as``, then e-mail the link."""
+    with acting_as as act:
+        act.require(Action.CREATE_SUPPORT_STAFF)
+        user, again = enrol(act.uow, draft)
+        invited_by = act.actor.id
+        link = issue_invitation(
+            deps, act.uow, user, now=act.now, invited_by=invited_by, again=again
+        )
+        audit(
+            act.uow, _STAFF_INVITED, at=act.now, actor=act.actor, subject=user,
+            again=str(again).lower(),
+        )  # fmt: skip
+    send_invitation(deps, user, link, invited_by=invited_by)
+    return user
+
+
+def list_support_staff(service: Service, token: str | Secret[str]) -> tuple[User, ...]:
+    """List the portal's support staff, invited and registered, ordered by email (OP-1)."""
+    with acting(service.deps, token, "support_staff.listed") as act:
+        return _support_staff(act)
+
+
+def _support_staff(act: Acting) -> tuple[User, ...]:
+    act.require(Action.LIST_SUPPORT_STAFF)
+    return tuple(user for user in act.uow.users.list_staff() if is_support(user))
+
+
+def deactivate_support_staff(service: Service, token: str | Secret[str], *, user_id: str) -> User:
+    """Deactivate a member of support staff: they cannot sign in, and every session ends (OP-1).
+
+    The last active member (registered, not deactivated) is never
+    deactivated (``support_staff.last_active``), even by two members who
+    deactivate each other at once; a deactivated member stays as they are.
+    """
+    user_id = text.identifier(user_id, field="user_id")
+    deps = service.deps
+    return retry_on_conflict(
+        lambda: _deactivate_staff(acting(deps, token, _DEACTIVATED, target=user_id), user_id)
+    )
+
+
+def _deactivate_staff(acting_as: AbstractContextManager[Acting], user_id: str) -> User:
+    """Deactivate the member ``user_id`` for the actor of ``acting_as``, in one unit."""
+    with acting_as as act:
+        return _deactivate_member(act, user_id)
+
+
+def _deactivate_member(act: Acting, user_id: str) -> User:
+    user = act.user(user_id)
+    act.require(Action.DEACTIVATE_SUPPORT_STAFF, user)
+    if not _active_staff(user):
+        return _deactivated(act, user)
+    others = [s for s in act.uow.users.list_staff() if s.id != user.id and _active_staff(s)]
+    if not others:
+        raise InvalidState(
+            "This is the last active member of support staff: invite another one first.",
+            code="support_staff.last_active",
+        )
+    # Saved over the versions read: of two units that deactivate the last two
+    # members at once, the second to save conflicts and decides again. Saved in
+    # the order of their ids, so that two units never wait for each other.
+    for other in sorted((o for o in others if o.id < user.id), key=_by_id):
+        act.uow.users.save(revised(other), expected_version=other.version)
+    deactivated = _deactivated(act, user)
+    for other in sorted((o for o in others if o.id > user.id), key=_by_id):
+        act.uow.users.save(revised(other), expected_version=other.version)
+    return deactivated
+
+
+def _by_id(user: User) -> str:
+    return user.id
+
+
+def _active_staff(user: User) -> bool:
+    """Whether ``user`` is support staff who can act: registered and not deactivated."""
+    return (
+        is_support(user) and not user.deactivated and user.status is not RegistrationStatus.INVITED
+    )

@@ -247,26 +247,16 @@ def set_two_step_for(
 
 def _tell_user(deps: Dependencies, user: User, manager: User, reason: str) -> None:
     """Email the user that a User Manager turned their two-step verification on or off (RC-2)."""
-    portal = deps.portal_name
+    messages = deps.settings.messages
     who = " ".join(part for part in (manager.first_name, manager.last_name) if part)
-    by = f"{who}, a User Manager of your practice," if who else "A User Manager of your practice"
-    state = "on" if user.two_step_enabled else "off"
-    body = (
-        f"{by} turned {state} two-step verification of your {portal} account, and "
-        "your sessions were signed out."
+    by = (
+        messages.render("by_manager", {"manager": who})
+        if who
+        else messages.render("by_manager_without_name", {})
     )
-    if reason:
-        body += f"\n\nThe reason given: {reason}"
-    if not user.two_step_enabled:
-        body += (
-            "\n\nA password reset no longer asks for a code sent to your phone. You can "
-            "turn two-step verification on again in your profile."
-        )
-    send_notice(
-        deps,
-        user,
-        user.email,
-        f"Two-step verification was turned {state} for you",
-        body,
-        notice="two_step_toggled",
+    reason_given = messages.render("reason_given", {"reason": reason}) if reason else ""
+    name = "two_step_turned_on_for_you" if user.two_step_enabled else "two_step_turned_off_for_you"
+    subject, body = messages.render_email(
+        name, {"portal": deps.portal_name, "by": by, "reason_given": reason_given}
     )
+    send_notice(deps, user, user.email, subject, body, notice="two_step_toggled")
