@@ -4,17 +4,17 @@ The same JSON endpoints as the Flask recipe: registration by invitation,
 sign-in with a second factor, sessions that end after inactivity, the
 forgotten password, and the check of uploaded attachments. A middleware runs
 each request inside ``portal.request(...)`` with the client's address, user
-agent and request id (CX-1), and answers the library's errors with HTTP
-statuses, in one place: `error_response`. In a project of several files the
+agent and request id (CX-1), and answers the library's errors with the HTTP
+statuses of `securepractice.web.http_error`, in `error_response`. What is not
+Django's (the statuses, the JSON answers, the form's fields) comes from
+`securepractice.web`. In a project of several files the
 settings go to ``settings.py``, the views to ``views.py`` and the URLs to
 ``urls.py``; nothing else changes.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import math
 from collections.abc import Callable, Mapping
 
 import django
@@ -25,41 +25,30 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from securepractice import (
-    AlreadyExists,
     Attachment,
     AttachmentPolicy,
-    DeliveryFailed,
-    DeliveryOption,
-    InvalidInput,
-    InvalidState,
-    InvalidToken,
-    NotFound,
     PasswordReport,
-    PermissionDenied,
     Portal,
-    RateLimited,
-    RegistrationStep,
-    ResetStep,
     SecurePracticeError,
     SessionStatus,
     SignInOutcome,
     SignInResult,
 )
-from securepractice.context import RequestContext
+from securepractice.web import (
+    attachments_json,
+    chosen_option,
+    form_text,
+    http_error,
+    optional_form_text,
+    password_json,
+    request_context,
+    second_factor_json,
+    session_json,
+    step_json,
+)
 
 SESSION_COOKIE = "session"
 PENDING_COOKIE = "pending_sign_in"
-#: Each error of the library and its HTTP status; any other error is a 500 that says no more.
-STATUS_OF: tuple[tuple[type[SecurePracticeError], int], ...] = (
-    (InvalidInput, 400),
-    (InvalidToken, 401),
-    (PermissionDenied, 403),
-    (NotFound, 404),
-    (InvalidState, 409),
-    (AlreadyExists, 409),
-    (RateLimited, 429),
-    (DeliveryFailed, 502),
-)
 #: The portal this process serves: one per process, built at start-up (`create_app`).
 SERVED: dict[str, Portal] = {}
 
@@ -91,28 +80,12 @@ def current_portal() -> Portal:
     return SERVED["portal"]
 
 
-def client_address(host: str | None) -> str | None:
-    """Return the address the server reports when it is an IP address, else None.
-
-    A unix socket reports none: the request then goes on without an address,
-    rather than being refused for the server's setup.
-    """
-    try:
-        return str(ipaddress.ip_address(host or ""))
-    except ValueError:
-        return None
-
-
 def error_response(error: SecurePracticeError) -> HttpResponse:
-    """Map one of the library's errors to its HTTP status; its messages never hold a secret."""
-    status = next((status for kind, status in STATUS_OF if isinstance(error, kind)), None)
-    message = "The portal could not do that just now." if status is None else error.message
-    body: dict[str, object] = {"code": error.code, "message": message}
-    if isinstance(error, InvalidInput):
-        body["field"] = error.field
-    response = JsonResponse(body, status=status or 500)
-    if isinstance(error, RateLimited):
-        response["Retry-After"] = str(math.ceil(error.retry_after.total_seconds()))
+    """Answer one of the library's errors with its status, JSON body and headers."""
+    failure = http_error(error)
+    response = JsonResponse(dict(failure.body), status=failure.status)
+    for name, value in failure.headers:
+        response[name] = value
     return response
 
 
@@ -125,8 +98,8 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         """Serve ``request`` with its client's context; a malformed request id is a 400."""
         try:
-            context = RequestContext(
-                client_address=client_address(request.META.get("REMOTE_ADDR")),
+            context = request_context(
+                client_host=request.META.get("REMOTE_ADDR"),
                 user_agent=request.headers.get("User-Agent"),
                 request_id=request.headers.get("X-Request-Id"),
             )
@@ -140,19 +113,6 @@ class RequestContextMiddleware:
         return error_response(error) if isinstance(error, SecurePracticeError) else None
 
 
-def text(body: Mapping[str, object], name: str) -> str:
-    """Return the text field ``name`` of a JSON body; anything else is the caller's mistake."""
-    value = body.get(name)
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be text.", field=name, code="text.not_text")
-    return value
-
-
-def optional_text(body: Mapping[str, object], name: str) -> str | None:
-    """Return the text field ``name`` of a JSON body, or None when it is missing or null."""
-    return None if body.get(name) is None else text(body, name)
-
-
 def json_body(request: HttpRequest) -> Mapping[str, object]:
     """Return the request's JSON object, or an empty one when it sent none."""
     try:
@@ -162,40 +122,27 @@ def json_body(request: HttpRequest) -> Mapping[str, object]:
     return body if isinstance(body, dict) else {}
 
 
-def option_json(option: DeliveryOption) -> dict[str, str]:
-    """Describe a delivery option without the whole number: the last four digits say which."""
-    return {
-        "method": option.method.value,
-        "kind": option.kind.value,
-        "ends": option.destination[-4:],
-    }
-
-
-def chosen(options: tuple[DeliveryOption, ...], body: Mapping[str, object]) -> DeliveryOption:
-    """Return the offered option the user picked by method and phone field (VF-2)."""
-    method, kind = text(body, "method"), text(body, "kind")
-    for option in options:
-        if (option.method.value, option.kind.value) == (method, kind):
-            return option
-    raise InvalidInput(
-        "Choose one of the ways offered.", field="method", code="verification.option_not_offered"
+def send_code_to(request: HttpRequest, token: str) -> HttpResponse:
+    """Send a code for the link or pending sign-in ``token``, the way the form picked (VF-2)."""
+    body, accounts = json_body(request), current_portal().accounts
+    picked = chosen_option(
+        accounts.delivery_options(token),
+        method=form_text(body, "method"),
+        kind=form_text(body, "kind"),
     )
+    accounts.send_code(token, option=picked)
+    return HttpResponse(status=204)
 
 
-def step_json(step: RegistrationStep | ResetStep) -> HttpResponse:
-    """Say which step of a link's flow comes next, with the ways a code can be sent."""
-    options = [option_json(option) for option in step.delivery_options]
-    return JsonResponse(
-        {"stage": step.stage.value, "email": step.email, "delivery_options": options}
+def new_password(request: HttpRequest, action: Callable[..., PasswordReport]) -> HttpResponse:
+    """Set the password typed twice by a link's ``action``: 200, or 400 with every violation."""
+    body = json_body(request)
+    report = action(
+        form_text(body, "token"),
+        password=form_text(body, "password"),
+        confirmation=form_text(body, "confirmation"),
     )
-
-
-def report_json(report: PasswordReport) -> HttpResponse:
-    """Answer a new password: 200 when it was taken, 400 with every violation when not."""
-    violations = [{"code": v.code, "message": v.message} for v in report.violations]
-    return JsonResponse(
-        {"ok": report.ok, "violations": violations}, status=200 if report.ok else 400
-    )
+    return JsonResponse(password_json(report), status=200 if report.ok else 400)
 
 
 def set_cookie(
@@ -231,33 +178,31 @@ def signed_in(request: HttpRequest) -> SessionStatus:
 @post_only
 def open_invitation(request: HttpRequest) -> HttpResponse:
     """Registration step 1: the invitation link opened; say which step is next."""
-    return step_json(current_portal().accounts.open_invitation(text(json_body(request), "token")))
+    token = form_text(json_body(request), "token")
+    return JsonResponse(step_json(current_portal().accounts.open_invitation(token)))
 
 
 @post_only
 def add_phones(request: HttpRequest) -> HttpResponse:
     """Registration step 2: the phone and cell phone numbers."""
     body = json_body(request)
-    phone, cell = optional_text(body, "phone"), optional_text(body, "cell")
-    return step_json(
-        current_portal().accounts.add_phones(text(body, "token"), phone=phone, cell=cell)
-    )
+    phone, cell = optional_form_text(body, "phone"), optional_form_text(body, "cell")
+    step = current_portal().accounts.add_phones(form_text(body, "token"), phone=phone, cell=cell)
+    return JsonResponse(step_json(step))
 
 
 @post_only
 def send_code(request: HttpRequest) -> HttpResponse:
     """Send a code for a registration or reset link, the way the user picked."""
-    body, accounts = json_body(request), current_portal().accounts
-    token = text(body, "token")
-    accounts.send_code(token, option=chosen(accounts.delivery_options(token), body))
-    return HttpResponse(status=204)
+    return send_code_to(request, form_text(json_body(request), "token"))
 
 
 @post_only
 def verify_code(request: HttpRequest) -> HttpResponse:
     """Check the code typed for a registration or reset link."""
     body = json_body(request)
-    check = current_portal().accounts.verify_code(text(body, "token"), code=text(body, "code"))
+    token, code = form_text(body, "token"), form_text(body, "code")
+    check = current_portal().accounts.verify_code(token, code=code)
     return JsonResponse({"verified": check.verified, "outcome": check.outcome.value})
 
 
@@ -265,28 +210,21 @@ def verify_code(request: HttpRequest) -> HttpResponse:
 def accept_terms(request: HttpRequest) -> HttpResponse:
     """Registration step 6: the Terms of Use, in the version the page showed."""
     body = json_body(request)
-    step = current_portal().accounts.accept_terms(
-        text(body, "token"), version=text(body, "version")
-    )
-    return step_json(step)
+    token, version = form_text(body, "token"), form_text(body, "version")
+    return JsonResponse(step_json(current_portal().accounts.accept_terms(token, version=version)))
 
 
 @post_only
 def set_password(request: HttpRequest) -> HttpResponse:
     """Registration step 7: the password, which completes registration."""
-    body = json_body(request)
-    password, again = text(body, "password"), text(body, "confirmation")
-    token = text(body, "token")
-    return report_json(
-        current_portal().accounts.set_password(token, password=password, confirmation=again)
-    )
+    return new_password(request, current_portal().accounts.set_password)
 
 
 @post_only
 def sign_in(request: HttpRequest) -> HttpResponse:
     """Sign in with email and password; a second factor may be asked next (MF-1)."""
     body = json_body(request)
-    email, password = text(body, "email"), text(body, "password")
+    email, password = form_text(body, "email"), form_text(body, "password")
     return sign_in_response(current_portal().accounts.sign_in(email=email, password=password))
 
 
@@ -295,30 +233,20 @@ def second_factor_options(request: HttpRequest) -> HttpResponse:
     """List the ways the pending sign-in's user can prove it is them (MF-2)."""
     pending = request.COOKIES.get(PENDING_COOKIE, "")
     options = current_portal().accounts.second_factor_options(pending)
-    return JsonResponse(
-        {
-            "delivery_options": [option_json(option) for option in options.delivery_options],
-            "authenticator": options.authenticator,
-            "recovery_codes": options.recovery_codes,
-        }
-    )
+    return JsonResponse(second_factor_json(options))
 
 
 @post_only
 def send_sign_in_code(request: HttpRequest) -> HttpResponse:
     """Send the pending sign-in's code by text or call."""
-    pending, accounts = request.COOKIES.get(PENDING_COOKIE, ""), current_portal().accounts
-    accounts.send_code(
-        pending, option=chosen(accounts.delivery_options(pending), json_body(request))
-    )
-    return HttpResponse(status=204)
+    return send_code_to(request, request.COOKIES.get(PENDING_COOKIE, ""))
 
 
 @post_only
 def finish_sign_in(request: HttpRequest) -> HttpResponse:
     """Check the pending sign-in's code, then open the session."""
     pending, accounts = request.COOKIES.get(PENDING_COOKIE, ""), current_portal().accounts
-    check = accounts.verify_code(pending, code=text(json_body(request), "code"))
+    check = accounts.verify_code(pending, code=form_text(json_body(request), "code"))
     if not check.verified:
         return JsonResponse({"outcome": check.outcome.value}, status=401)
     return sign_in_response(accounts.finish_sign_in(pending))
@@ -327,14 +255,7 @@ def finish_sign_in(request: HttpRequest) -> HttpResponse:
 @get_only
 def session(request: HttpRequest) -> HttpResponse:
     """Who is signed in; every request of a signed-in page records activity (LK-6)."""
-    status = signed_in(request)
-    return JsonResponse(
-        {
-            "user_id": status.user_id,
-            "must_change_password": status.must_change_password,
-            "idle_until": status.idle_until.isoformat(),
-        }
-    )
+    return JsonResponse(session_json(signed_in(request)))
 
 
 @post_only
@@ -349,25 +270,21 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 @post_only
 def forgot_password(request: HttpRequest) -> HttpResponse:
     """Ask for a reset link; the answer is the same whatever the email (RS-1)."""
-    current_portal().accounts.forgot_password(email=text(json_body(request), "email"))
+    current_portal().accounts.forgot_password(email=form_text(json_body(request), "email"))
     return HttpResponse(status=202)
 
 
 @post_only
 def open_reset_link(request: HttpRequest) -> HttpResponse:
     """Open a reset link; say which step is next."""
-    return step_json(current_portal().accounts.open_reset_link(text(json_body(request), "token")))
+    token = form_text(json_body(request), "token")
+    return JsonResponse(step_json(current_portal().accounts.open_reset_link(token)))
 
 
 @post_only
 def reset_password(request: HttpRequest) -> HttpResponse:
     """Set the new password with a reset link whose code was verified."""
-    body = json_body(request)
-    password, again = text(body, "password"), text(body, "confirmation")
-    token = text(body, "token")
-    return report_json(
-        current_portal().accounts.reset_password(token, password=password, confirmation=again)
-    )
+    return new_password(request, current_portal().accounts.reset_password)
 
 
 @post_only
@@ -378,12 +295,7 @@ def check_attachments(request: HttpRequest) -> HttpResponse:
     uploads = request.FILES.getlist("file")
     files = [Attachment(name=upload.name or "", content=upload.file) for upload in uploads]
     report = AttachmentPolicy(current_portal().deps.settings.attachments).check(files)
-    body = {
-        "ok": report.ok,
-        "codes": list(report.codes),
-        "files": [{"name": f.name, "ok": f.ok, "codes": list(f.codes)} for f in report.files],
-    }
-    return JsonResponse(body, status=200 if report.ok else 400)
+    return JsonResponse(attachments_json(report), status=200 if report.ok else 400)
 
 
 urlpatterns = [

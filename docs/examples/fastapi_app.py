@@ -5,17 +5,17 @@ with a second factor, sessions that end after inactivity, the forgotten
 password, and the check of uploaded attachments. Every action is awaited
 through `AsyncPortal.call`, so the event loop never waits on argon2 or the
 store; each request's client address, user agent and request id go with its
-calls (CX-1), and the library's errors become HTTP statuses in one place,
-`error_response`. Build it with ``create_app(portal)``; its lifespan opens one
-`AsyncPortal` for the loop that serves it.
+calls (CX-1), and the library's errors become HTTP statuses by
+`securepractice.web.http_error`, in `error_response`. What is not FastAPI's
+(the statuses, the JSON answers) comes from `securepractice.web`. Build it
+with ``create_app(portal)``; its lifespan opens one `AsyncPortal` for the loop
+that serves it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, Response, UploadFile
@@ -24,42 +24,29 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from securepractice import (
-    AlreadyExists,
     Attachment,
     AttachmentPolicy,
-    DeliveryFailed,
-    DeliveryOption,
-    InvalidInput,
-    InvalidState,
-    InvalidToken,
-    NotFound,
     PasswordReport,
-    PermissionDenied,
     Portal,
-    RateLimited,
-    RegistrationStep,
-    ResetStep,
     SecurePracticeError,
     SessionStatus,
     SignInOutcome,
     SignInResult,
 )
 from securepractice.aio import AsyncPortal
-from securepractice.context import RequestContext
+from securepractice.web import (
+    attachments_json,
+    chosen_option,
+    http_error,
+    password_json,
+    request_context,
+    second_factor_json,
+    session_json,
+    step_json,
+)
 
 SESSION_COOKIE = "session"
 PENDING_COOKIE = "pending_sign_in"
-#: Each error of the library and its HTTP status; any other error is a 500 that says no more.
-STATUS_OF: tuple[tuple[type[SecurePracticeError], int], ...] = (
-    (InvalidInput, 400),
-    (InvalidToken, 401),
-    (PermissionDenied, 403),
-    (NotFound, 404),
-    (InvalidState, 409),
-    (AlreadyExists, 409),
-    (RateLimited, 429),
-    (DeliveryFailed, 502),
-)
 
 
 class Link(BaseModel):
@@ -122,62 +109,26 @@ class Email(BaseModel):
     email: str
 
 
-def client_address(host: str | None) -> str | None:
-    """Return the address the server reports when it is an IP address, else None.
-
-    A unix socket reports none, and Starlette's test client the name
-    ``testclient``: the request then goes on without an address, rather than
-    being refused for the server's setup.
-    """
-    try:
-        return str(ipaddress.ip_address(host or ""))
-    except ValueError:
-        return None
-
-
 def error_response(error: SecurePracticeError) -> JSONResponse:
-    """Map one of the library's errors to its HTTP status; its messages never hold a secret."""
-    status = next((status for kind, status in STATUS_OF if isinstance(error, kind)), None)
-    message = "The portal could not do that just now." if status is None else error.message
-    body: dict[str, object] = {"code": error.code, "message": message}
-    if isinstance(error, InvalidInput):
-        body["field"] = error.field
-    headers = {}
-    if isinstance(error, RateLimited):
-        headers["Retry-After"] = str(math.ceil(error.retry_after.total_seconds()))
-    return JSONResponse(body, status_code=status or 500, headers=headers)
+    """Answer one of the library's errors with its status, JSON body and headers."""
+    failure = http_error(error)
+    return JSONResponse(dict(failure.body), failure.status, headers=dict(failure.headers))
 
 
-def option_json(option: DeliveryOption) -> dict[str, str]:
-    """Describe a delivery option without the whole number: the last four digits say which."""
-    return {
-        "method": option.method.value,
-        "kind": option.kind.value,
-        "ends": option.destination[-4:],
-    }
+async def send_code_to(aportal: AsyncPortal, token: str, choice: Choice) -> None:
+    """Send a code for the link or pending sign-in ``token``, the way the form picked (VF-2)."""
+    options = await aportal.call(aportal.accounts.delivery_options, token)
+    picked = chosen_option(options, method=choice.method, kind=choice.kind)
+    await aportal.call(aportal.accounts.send_code, token, option=picked)
 
 
-def chosen(options: tuple[DeliveryOption, ...], choice: Choice) -> DeliveryOption:
-    """Return the offered option the user picked by method and phone field (VF-2)."""
-    for option in options:
-        if (option.method.value, option.kind.value) == (choice.method, choice.kind):
-            return option
-    raise InvalidInput(
-        "Choose one of the ways offered.", field="method", code="verification.option_not_offered"
-    )
-
-
-def step_json(step: RegistrationStep | ResetStep) -> dict[str, object]:
-    """Say which step of a link's flow comes next, with the ways a code can be sent."""
-    options = [option_json(option) for option in step.delivery_options]
-    return {"stage": step.stage.value, "email": step.email, "delivery_options": options}
-
-
-def report_json(report: PasswordReport) -> JSONResponse:
-    """Answer a new password: 200 when it was taken, 400 with every violation when not."""
-    violations = [{"code": v.code, "message": v.message} for v in report.violations]
-    body = {"ok": report.ok, "violations": violations}
-    return JSONResponse(body, status_code=200 if report.ok else 400)
+async def new_password(
+    aportal: AsyncPortal, action: Callable[..., PasswordReport], form: NewPassword
+) -> JSONResponse:
+    """Set the password typed twice by a link's ``action``: 200, or 400 with every violation."""
+    password, again = form.password, form.confirmation
+    report = await aportal.call(action, form.token, password=password, confirmation=again)
+    return JSONResponse(password_json(report), status_code=200 if report.ok else 400)
 
 
 def set_cookie(
@@ -205,15 +156,15 @@ def sign_in_response(aportal: AsyncPortal, result: SignInResult) -> JSONResponse
     return response
 
 
-async def request_context(request: Request) -> AsyncIterator[None]:
+async def enter_request_context(request: Request) -> AsyncIterator[None]:
     """Give every portal call of this request its client's context (CX-1).
 
     A dependency of the whole application: it runs in the request's task,
     and `AsyncPortal.call` carries the context into its worker thread.
     """
     client = request.client
-    context = RequestContext(
-        client_address=client_address(client.host if client else None),
+    context = request_context(
+        client_host=client.host if client else None,
         user_agent=request.headers.get("User-Agent"),
         request_id=request.headers.get("X-Request-Id"),
     )
@@ -239,7 +190,7 @@ def create_app(portal: Portal) -> FastAPI:
         async with AsyncPortal(portal) as aportal:
             yield {"aportal": aportal}
 
-    app = FastAPI(lifespan=lifespan, dependencies=[Depends(request_context)])
+    app = FastAPI(lifespan=lifespan, dependencies=[Depends(enter_request_context)])
     app.include_router(router)
 
     @app.exception_handler(SecurePracticeError)
@@ -277,8 +228,7 @@ async def add_phones(form: Phones, aportal: APortal) -> dict[str, object]:
 @router.post("/codes/send", status_code=204)
 async def send_code(form: LinkChoice, aportal: APortal) -> None:
     """Send a code for a registration or reset link, the way the user picked."""
-    options = await aportal.call(aportal.accounts.delivery_options, form.token)
-    await aportal.call(aportal.accounts.send_code, form.token, option=chosen(options, form))
+    await send_code_to(aportal, form.token, form)
 
 
 @router.post("/codes/verify")
@@ -298,13 +248,7 @@ async def accept_terms(form: Terms, aportal: APortal) -> dict[str, object]:
 @router.post("/register/password")
 async def set_password(form: NewPassword, aportal: APortal) -> JSONResponse:
     """Registration step 7: the password, which completes registration."""
-    report = await aportal.call(
-        aportal.accounts.set_password,
-        form.token,
-        password=form.password,
-        confirmation=form.confirmation,
-    )
-    return report_json(report)
+    return await new_password(aportal, aportal.accounts.set_password, form)
 
 
 @router.post("/sign-in")
@@ -320,19 +264,13 @@ async def second_factor_options(request: Request, aportal: APortal) -> dict[str,
     """List the ways the pending sign-in's user can prove it is them (MF-2)."""
     pending = request.cookies.get(PENDING_COOKIE, "")
     options = await aportal.call(aportal.accounts.second_factor_options, pending)
-    return {
-        "delivery_options": [option_json(option) for option in options.delivery_options],
-        "authenticator": options.authenticator,
-        "recovery_codes": options.recovery_codes,
-    }
+    return second_factor_json(options)
 
 
 @router.post("/sign-in/send-code", status_code=204)
 async def send_sign_in_code(form: Choice, request: Request, aportal: APortal) -> None:
     """Send the pending sign-in's code by text or call."""
-    pending = request.cookies.get(PENDING_COOKIE, "")
-    options = await aportal.call(aportal.accounts.delivery_options, pending)
-    await aportal.call(aportal.accounts.send_code, pending, option=chosen(options, form))
+    await send_code_to(aportal, request.cookies.get(PENDING_COOKIE, ""), form)
 
 
 @router.post("/sign-in/code")
@@ -349,12 +287,7 @@ async def finish_sign_in(form: Code, request: Request, aportal: APortal) -> JSON
 @router.get("/session")
 async def session(request: Request, aportal: APortal) -> dict[str, object]:
     """Who is signed in; every request of a signed-in page records activity (LK-6)."""
-    status = await signed_in(aportal, request)
-    return {
-        "user_id": status.user_id,
-        "must_change_password": status.must_change_password,
-        "idle_until": status.idle_until.isoformat(),
-    }
+    return session_json(await signed_in(aportal, request))
 
 
 @router.post("/sign-out", status_code=204)
@@ -380,13 +313,7 @@ async def open_reset_link(form: Link, aportal: APortal) -> dict[str, object]:
 @router.post("/password/reset")
 async def reset_password(form: NewPassword, aportal: APortal) -> JSONResponse:
     """Set the new password with a reset link whose code was verified."""
-    report = await aportal.call(
-        aportal.accounts.reset_password,
-        form.token,
-        password=form.password,
-        confirmation=form.confirmation,
-    )
-    return report_json(report)
+    return await new_password(aportal, aportal.accounts.reset_password, form)
 
 
 @router.post("/attachments")
@@ -399,9 +326,4 @@ async def check_attachments(
     # Each upload is handed over as its spooled file: only its first bytes are read.
     files = [Attachment(name=upload.filename or "", content=upload.file) for upload in file]
     report = await aportal.call(policy.check, files)
-    body = {
-        "ok": report.ok,
-        "codes": list(report.codes),
-        "files": [{"name": f.name, "ok": f.ok, "codes": list(f.codes)} for f in report.files],
-    }
-    return JSONResponse(body, status_code=200 if report.ok else 400)
+    return JSONResponse(attachments_json(report), status_code=200 if report.ok else 400)

@@ -162,6 +162,9 @@ if TYPE_CHECKING:
     from securepractice.verification.tokens import INVALID_LINK_MESSAGE as INVALID_LINK_MESSAGE
     from securepractice.verification.tokens import IssuedToken as IssuedToken
     from securepractice.verification.tokens import TokenProblem as TokenProblem
+    from securepractice.web import HttpError as HttpError
+    from securepractice.web import http_error as http_error
+    from securepractice.web import request_context as request_context
 
 __version__ = "0.1.0.dev0"
 
@@ -246,6 +249,9 @@ _MODULE_OF: dict[str, str] = {
     "SignedIn": "securepractice.events",
     "SignInThrottle": "securepractice.throttle",
     "StoredThrottle": "securepractice.throttle",
+    "HttpError": "securepractice.web",
+    "http_error": "securepractice.web",
+    "request_context": "securepractice.web",
     "Accounts": "securepractice.portal",
     "Billing": "securepractice.portal",
     "Operations": "securepractice.portal",

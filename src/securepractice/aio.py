@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import math
 import os
 import sys
 import threading
@@ -51,14 +52,15 @@ from securepractice.context import RequestContext
 from securepractice.errors import SettingsError
 from securepractice.events import EventHooks
 from securepractice.portal import Accounts, Billing, Portal, PracticeAdministration
+from securepractice.settings import HashParameters
 
 __all__ = ["AsyncPortal"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-#: Worker threads beyond the hashes that may run at once: for actions that only read or write.
-_SPARE_WORKERS = 4
+#: The fewest worker threads: one action may wait on the store while another hashes.
+_FEWEST_WORKERS = 2
 #: How much lower the workers' priority is than the loop's (Linux ``nice``: 0 to 19).
 _WORKER_NICENESS = 10
 
@@ -76,11 +78,27 @@ def _yield_to_the_loop() -> None:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WORKER_NICENESS)
 
 
+def _default_workers(hashing: HashParameters) -> int:
+    """Return enough threads to keep every processor hashing, and no more (at least two).
+
+    Each hash runs ``parallelism`` lanes at once, so a few hashes fill the
+    processors; a thread more only waits, for the processors and for the
+    interpreter lock, which the loop's thread then waits for too: each
+    thread that wants the lock when the loop does can keep it waiting a
+    switch interval (5 ms).
+    """
+    filling = math.ceil((os.cpu_count() or 1) / hashing.parallelism)
+    return min(hashing.max_concurrent, max(_FEWEST_WORKERS, filling))
+
+
 class AsyncPortal:
     """A `Portal` for an event loop: each action awaited, run in a bounded pool of threads.
 
-    ``workers`` bounds the threads (by default the hashes that may run at
-    once, plus four for actions that do not hash). The pool is this
+    ``workers`` bounds the threads: by default as many hashes as fill the
+    processors (each runs ``HashParameters.parallelism`` lanes), at least
+    two and at most ``HashParameters.max_concurrent``. More hashes at once
+    finish no sooner, take ``memory_cost`` each, and keep the loop waiting
+    for the interpreter lock. The pool is this
     object's: `aclose` (or ``async with``) shuts it down after the actions
     in flight; the portal stays open, for its owner to close.
     """
@@ -88,8 +106,9 @@ class AsyncPortal:
     def __init__(self, portal: Portal, *, workers: int | None = None) -> None:
         if not isinstance(portal, Portal):
             raise SettingsError("portal", "must be a Portal")
-        hashes = portal.deps.settings.hashing.max_concurrent
-        size: object = hashes + _SPARE_WORKERS if workers is None else workers
+        size: object = (
+            _default_workers(portal.deps.settings.hashing) if workers is None else workers
+        )
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise SettingsError("workers", "must be a whole number of threads, at least 1")
         self.portal = portal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
 
@@ -95,7 +96,9 @@ def test_errors_reach_the_awaiting_task_and_refusals_are_audited(portal: Portal)
 
 
 def test_the_pool_is_bounded_and_checked(portal: Portal) -> None:
-    assert "workers=12" in repr(AsyncPortal(portal))  # 8 hashes at once, and 4 spare
+    lanes = portal.deps.settings.hashing.parallelism
+    filling = -(-(os.cpu_count() or 1) // lanes)  # hashes of `lanes` lanes that fill the processors
+    assert f"workers={min(8, max(2, filling))}" in repr(AsyncPortal(portal))
     assert "workers=3" in repr(AsyncPortal(portal, workers=3))
     for bad in (0, -1, 2.5, True):
         with pytest.raises(SettingsError):

@@ -24,9 +24,6 @@ import attrs
 
 from securepractice import FakeClock, Outbox, Portal
 from securepractice.operations import export_audit
-from securepractice.records import Phone, PhoneKind
-from securepractice.testing import PASSWORD as WORLD_PASSWORD
-from securepractice.testing import World
 
 EMAIL = "dr.smith@smile.example"
 CELL = "+12025550143"
@@ -215,82 +212,3 @@ class Journey:
         assert refused["ok"] is False
         assert refused["files"][0]["ok"] is True
         assert "attachment.executable" in refused["files"][1]["codes"]
-
-
-def whole_journey(journey: Journey) -> None:
-    """Invite, register, sign in with a second factor, idle sign-out, reset, uploads."""
-    journey.register()
-    journey.sign_in()
-    journey.idle_sign_out()
-    refused = journey.expect(journey.browser.upload("/attachments", [("a.pdf", PDF)]), 401)
-    assert refused["code"] == "session.invalid"
-    journey.reset()
-    journey.sign_in(NEW_PASSWORD)
-    journey.upload()
-    journey.expect(journey.browser.post("/sign-out", {}), 204)
-    journey.expect(journey.browser.get("/session"), 401)
-
-
-def cx_1_sign_in_events_keep_the_request_context(journey: Journey) -> None:
-    """The audit events of a sign-in keep the address, user agent and request id sent (CX-1)."""
-    journey.register()
-    journey.browser.headers["X-Request-Id"] = REQUEST_ID
-    journey.sign_in()
-    sign_ins = [e for e in audit_events(journey.portal) if e["action"] == "sign_in"]
-    assert sign_ins, "no sign-in was audited"
-    for event in sign_ins:
-        assert (event["client_address"], event["user_agent"], event["request_id"]) == (
-            ADDRESS,
-            USER_AGENT,
-            REQUEST_ID,
-        )
-
-
-def cx_3_the_throttle_counts_by_the_client_address(
-    journey: Journey, elsewhere: Browser, limit: int
-) -> None:
-    """Failures from one address stop its sign-ins, not those of another address (CX-3)."""
-    world = World(journey.portal.deps)
-    cell = Phone(number=CELL, kind=PhoneKind.CELL)
-    world.user(EMAIL, practice=world.practice(), phones=(cell,))
-    wrong = {"email": EMAIL, "password": "Not-The-Password-1"}
-    for _ in range(limit):
-        journey.expect(journey.browser.post("/sign-in", wrong), 401)
-    right = {"email": EMAIL, "password": WORLD_PASSWORD}
-    throttled = journey.expect(journey.browser.post("/sign-in", right), 401)
-    assert throttled["outcome"] == "invalid_credentials"  # the one public refusal (LK-5)
-    assert journey.expect(elsewhere.post("/sign-in", right), 200)["outcome"] == (
-        "second_factor_required"
-    )
-    events = audit_events(journey.portal)
-    assert [e["client_address"] for e in events if e["action"] == "sign_in.throttled"] == [ADDRESS]
-
-
-def errors_map_to_statuses(journey: Journey) -> None:
-    """The library's errors reach the browser as statuses with their code, and no secret."""
-    token = journey.invite()
-    bad_link = journey.browser.post("/register/open", {"token": "not-a-link"})
-    assert journey.expect(bad_link, 401)["code"] == "token.invalid"
-    assert "not-a-link" not in json.dumps(bad_link.body)
-    bad_phone = journey.browser.post("/register/phones", {"token": token, "cell": "12"})
-    refused = journey.expect(bad_phone, 400)
-    assert refused["field"] == "cell"
-    assert refused["code"].startswith("phone.")
-    early = journey.browser.post("/register/terms", {"token": token, "version": TERMS})
-    assert journey.expect(early, 409)["code"] == "flow.out_of_order"
-    journey.expect(journey.browser.post("/register/phones", {"token": token, "cell": CELL}), 200)
-    choice = {"token": token, "method": "voice", "kind": "phone"}
-    not_offered = journey.expect(journey.browser.post("/codes/send", choice), 400)
-    assert not_offered["code"] == "verification.option_not_offered"
-    sends = journey.portal.deps.settings.verification.send_limit
-    choice = {"token": token, "method": "sms", "kind": "cell"}
-    for _ in range(sends):
-        journey.expect(journey.browser.post("/codes/send", choice), 204)
-    limited = journey.browser.post("/codes/send", choice)
-    assert journey.expect(limited, 429)["code"].startswith("verification.")
-    window = journey.portal.deps.settings.verification.send_window
-    assert 0 < int(limited.headers["retry-after"]) <= window.total_seconds()
-    journey.browser.headers["X-Request-Id"] = "two words"
-    bad_id = journey.browser.post("/register/open", {"token": token})
-    assert journey.expect(bad_id, 400)["code"] == "context.bad_request_id"
-    assert token not in json.dumps(bad_id.body)
