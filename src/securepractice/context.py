@@ -28,6 +28,7 @@ import ipaddress
 from collections.abc import Iterator
 
 import attrs
+from typing_extensions import Self
 
 from securepractice.errors import InvalidInput
 from securepractice.records import User
@@ -143,29 +144,29 @@ class Call:
     """One facade call: the user it turned out to be about, once the action knew (CX-1).
 
     A refused attempt is audited after its unit rolled back; by then only
-    this note still says whose session or link it came with.
+    this note still says whose session or link it came with. Used as a
+    context manager around the call (`call`).
     """
 
-    __slots__ = ("user",)
+    __slots__ = ("_token", "user")
 
     def __init__(self) -> None:
         self.user: User | None = None
+
+    def __enter__(self) -> Self:
+        self._token = _CALL.set(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        _CALL.reset(self._token)
 
 
 _CALL: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "securepractice_call", default=None
 )
 
-
-@contextlib.contextmanager
-def call() -> Iterator[Call]:
-    """Note, for the facade call inside the block, whom it is about (`acting_on`)."""
-    note = Call()
-    token = _CALL.set(note)
-    try:
-        yield note
-    finally:
-        _CALL.reset(token)
+#: Note, for the facade call inside the ``with`` block, whom it is about (`acting_on`).
+call = Call
 
 
 def acting_on(user: User) -> None:

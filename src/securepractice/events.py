@@ -24,6 +24,7 @@ handler that does slow work should hand it to a queue.
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar, TypeVar
@@ -49,6 +50,9 @@ __all__ = [
     "collecting",
     "written",
 ]
+
+#: The top logger of the library, which holds its ``NullHandler``.
+_LIBRARY = "securepractice"
 
 #: Actions logged at WARNING: an account or a channel shut, or a service out.
 WARNING_ACTIONS = frozenset(
@@ -186,9 +190,19 @@ def written(event: AuditEvent, module: str) -> None:
         events.append(Written(event, module))
 
 
+@functools.cache
 def _logger(module: str) -> logging.Logger:
+    """Return the logger of ``module``; the library's own loggers are silent until configured.
+
+    As the logging documentation asks of a library, its top logger gets a
+    ``NullHandler`` and nothing else, so that an application that configures
+    no logging sees no line on its standard error (logging's last resort).
+    """
     import logging  # noqa: PLC0415 - logging loads with the first event, not with the library
 
+    top = logging.getLogger(_LIBRARY)
+    if not any(isinstance(h, logging.NullHandler) for h in top.handlers):
+        top.addHandler(logging.NullHandler())
     return logging.getLogger(module)
 
 

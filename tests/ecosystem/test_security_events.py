@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import attrs
 import pytest
@@ -182,3 +185,27 @@ def test_security_events_hold_the_audit_event_they_came_from() -> None:  # OP-5
     assert attrs.evolve(RoleGranted(event), audit=attrs.evolve(event, subject_id=None)).user_id == (
         "support"
     )
+
+
+def test_an_application_that_configures_no_logging_sees_no_line(
+    tmp_path: Path,
+) -> None:  # OP-5
+    """Logging's last resort prints WARNING lines to standard error unless the library's
+    loggers have a handler: a lock must not print anything in a process that set nothing up."""
+    script = tmp_path / "lock.py"
+    script.write_text(
+        "from securepractice import Messaging, Outbox, Portal\n"
+        "from securepractice.testing import World\n"
+        "portal = Portal.in_memory(messaging=Messaging.using(Outbox()))\n"
+        "world = World(portal.deps)\n"
+        "world.user('dr.smith@example.com', practice=world.practice())\n"
+        "for _ in range(5):\n"
+        "    portal.accounts.sign_in(email='dr.smith@example.com', password='Wrong one 1!')\n"
+        "print('locked' if portal.accounts.sign_in(email='dr.smith@example.com',"
+        " password='Wrong one 1!').reason.value == 'locked' else 'open')\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, a script the test wrote
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert (done.stdout, done.stderr) == ("locked\n", "")
