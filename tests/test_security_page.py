@@ -22,6 +22,7 @@ import attrs
 import pytest
 
 from securepractice import settings as settings_module
+from securepractice.events import KINDS, WARNING_ACTIONS
 from securepractice.settings import PasswordRules, Settings, SignInRules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -391,6 +392,14 @@ def test_op_6_every_audit_action_in_the_source_can_be_told(written: AuditActions
 def test_op_6_every_audit_action_is_on_the_page(written: AuditActions) -> None:
     missing = sorted(written.actions - page_actions())
     assert not missing, f"add these audit actions to docs/security.md: {missing}"
+
+
+def test_op_5_log_levels_and_hooks_name_only_actions_the_library_writes(
+    written: AuditActions,
+) -> None:
+    """A renamed action must not leave a WARNING level or a hook's kind listening to nothing."""
+    named = set(WARNING_ACTIONS) | {action for kind in KINDS for action in kind.actions}
+    assert named <= written.actions, sorted(named - written.actions)
 
 
 def test_op_6_the_page_lists_no_action_the_library_does_not_write(written: AuditActions) -> None:

@@ -515,6 +515,15 @@ class Settings:
         default=None, validator=_check(_is_secret_or_none, _SECRET_REQUIREMENT), repr=False
     )
 
+    @property
+    def root_key(self) -> Secret[bytes]:
+        """The key the library's other keys and keyed names come from.
+
+        The portal secret; without one (a store in memory, DP-2) the code
+        key, which lives as long as the process, as such a store does.
+        """
+        return self.secret if self.secret is not None else self.verification.code_key
+
     def __attrs_post_init__(self) -> None:
         if self.previous_secret is not None and self.secret is None:
             raise SettingsError("previous_secret", "give the new secret too, as secret")

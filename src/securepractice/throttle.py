@@ -80,17 +80,12 @@ class StoredThrottle:
 
     @classmethod
     def over(cls, storage: Storage, settings: Settings) -> StoredThrottle:
-        """Return the throttle of ``settings.sign_in`` over ``storage``, keyed by the portal secret.
-
-        Without a portal secret (a store in memory, DP-2) the key is the code
-        key, which lives as long as the process, as the store does.
-        """
-        secret = settings.secret if settings.secret is not None else settings.verification.code_key
+        """Return the throttle of ``settings.sign_in`` over ``storage``, keyed by its root key."""
         return cls(
             storage,
             limit=settings.sign_in.throttle_limit,
             window=settings.sign_in.throttle_window,
-            secret=secret,
+            secret=settings.root_key,
         )
 
     def __repr__(self) -> str:

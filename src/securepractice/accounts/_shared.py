@@ -133,12 +133,9 @@ def audit(
 def email_lookup(settings: Settings, email: object) -> tuple[str, str]:
     """Return what to look ``email`` up by, and its key (`policy.lockout.email_lookup`, IN-4).
 
-    The key is made from the portal secret; without one (a store in memory,
-    DP-2), from the code key, which lives as long as the process, as the
-    store does.
+    The key is made from `Settings.root_key`.
     """
-    secret = settings.secret if settings.secret is not None else settings.verification.code_key
-    return lockout.email_lookup(email, secret)
+    return lockout.email_lookup(email, settings.root_key)
 
 
 def send_email(deps: Dependencies, to: str, subject: str, body: str) -> None:

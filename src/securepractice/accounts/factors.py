@@ -115,14 +115,11 @@ class NewAuthenticator:
 def seed_keys(settings: Settings) -> tuple[Secret[bytes], ...]:
     """Return the keys that open authenticator seeds, the one that seals them first (MF-10).
 
-    Each is derived from a portal secret for `SEED_KEY_PURPOSE`: the current
-    secret's, then the previous one's, for opening only, during a rotation.
-    Without a secret (a store in memory) the key comes from the code key,
-    which lives as long as the process, as such a store does.
+    Each is derived for `SEED_KEY_PURPOSE`: from `Settings.root_key` (the
+    portal secret, when there is one), then from the previous secret, for
+    opening only, during a rotation.
     """
-    if settings.secret is None:
-        return (derive_key(settings.verification.code_key, SEED_KEY_PURPOSE),)
-    keys = [derive_key(settings.secret, SEED_KEY_PURPOSE)]
+    keys = [derive_key(settings.root_key, SEED_KEY_PURPOSE)]
     if settings.previous_secret is not None:
         keys.append(derive_key(settings.previous_secret, SEED_KEY_PURPOSE))
     return tuple(keys)
