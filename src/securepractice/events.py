@@ -26,8 +26,8 @@ from __future__ import annotations
 import contextvars
 import functools
 import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
@@ -223,11 +223,16 @@ def _line(event: AuditEvent) -> str:
 
 
 class EventHooks:
-    """The handlers an application subscribed, by kind; safe to share between threads."""
+    """The handlers an application subscribed, by kind; safe to share between threads.
+
+    Subscribing replaces the table of handlers rather than changing it, so
+    an event being published (in any thread, or by a handler that itself
+    subscribes) goes on with the table it started with.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._handlers: dict[type[SecurityEvent], tuple[Callable[[SecurityEvent], None], ...]] = {}
+        self._handlers: Mapping[type[SecurityEvent], tuple[Callable[[Any], None], ...]] = {}
         self._every: tuple[Callable[[AuditEvent], None], ...] = ()
 
     def subscribe(self, kind: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
@@ -237,13 +242,13 @@ class EventHooks:
 
             names = ", ".join(k.__name__ for k in KINDS)
             raise SettingsError("kind", f"must be one of the event kinds: {names}")
-        call: Callable[[SecurityEvent], None] = handler  # type: ignore[assignment]
         with self._lock:
-            self._handlers[kind] = (*self._handlers.get(kind, ()), call)
+            self._handlers = {**self._handlers, kind: (*self._handlers.get(kind, ()), handler)}
 
         def unsubscribe() -> None:
             with self._lock:
-                self._handlers[kind] = tuple(h for h in self._handlers[kind] if h is not call)
+                kept = tuple(h for h in self._handlers[kind] if h is not handler)
+                self._handlers = {**self._handlers, kind: kept}
 
         return unsubscribe
 
@@ -260,12 +265,13 @@ class EventHooks:
 
     def publish(self, events: Sequence[Written]) -> None:
         """Log each committed event by its module, then hand it to every handler of its kind."""
+        every, by_kind = self._every, self._handlers
         for item in events:
             self._log(item)
             event = item.event
-            for handler in self._every:
+            for handler in every:
                 self._call(handler, event, item.module)
-            for kind, handlers in self._handlers.items():
+            for kind, handlers in by_kind.items():
                 if handlers and kind.matches(event):
                     typed = kind(event)
                     for call in handlers:
@@ -279,9 +285,8 @@ class EventHooks:
             logger.log(level, "%s", _line(item.event))
 
     @staticmethod
-    def _call(handler: Callable[[E], None] | Callable[[AuditEvent], None], event: object,
-              module: str) -> None:  # fmt: skip
+    def _call(handler: Callable[[Any], None], event: object, module: str) -> None:
         try:
-            handler(event)  # type: ignore[arg-type]
+            handler(event)
         except Exception:  # noqa: BLE001 - a hook must never undo or fail the user's action
             _logger(module).exception("an event hook raised; the action itself succeeded")

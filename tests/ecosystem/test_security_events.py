@@ -112,6 +112,21 @@ def test_an_unsubscribed_handler_hears_nothing_more(context: Dependencies) -> No
     assert [e.action for e in every] == ["sign_in"]
 
 
+@pytest.mark.usefixtures("world")
+def test_a_handler_may_subscribe_another_while_events_are_published(
+    context: Dependencies,
+) -> None:  # OP-5
+    locked: list[AccountLocked] = []
+
+    def subscribe_more(_event: SignedIn) -> None:
+        context.events.subscribe(AccountLocked, locked.append)
+
+    context.events.subscribe(SignedIn, subscribe_more)
+    assert Accounts(context).sign_in(email=EMAIL, password=PASSWORD).ok
+    lock(context)
+    assert len(locked) == 1
+
+
 def test_only_the_event_kinds_are_taken(context: Dependencies) -> None:  # OP-5
     with pytest.raises(SettingsError) as refused:
         context.events.subscribe(AuditEvent, print)  # type: ignore[type-var]
